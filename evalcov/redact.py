@@ -161,21 +161,23 @@ _CHAIN_RE = re.compile(
     r"(?P<plus>\+ ?)?(?:\(\d{1,5}\) ?)?\d+"
     r"(?:(?:[ .-]|[ .-]?\(\d{1,5}\)[ .-]?)\d+)*"
     r"(?![A-Za-z0-9_%/]|[ .,-]\d|[ .-]?\(\d)",
+    _A,  # \d must not match other scripts' digits, which Luhn and int() would then see
 )
-_GROUP_RE = re.compile(r"\d+")
+_GROUP_RE = re.compile(r"\d+", _A)
 _SEP_RE = re.compile(r"(?<=\d)[ .-](?=\d)")
 _PHONE_CONTEXT_RE = re.compile(
     r"\b(?:phone|tel|telephone|call|called|cell|cellphone|mobile|mob|whatsapp|sms|fax|text|"
-    r"ring|my number|contact number|phone number|number is)\b[^\d\n]{0,20}$",
+    r"ring|dial|reach me|reached|contact me|my number|contact number|phone number|number is)\b"
+    r"[^\d\n]{0,20}$",
     _I,
 )
 _SSN_CONTEXT_RE = re.compile(r"\b(?:ssn|social security(?: number| no\.?)?)\b[^\d\n]{0,20}$", _I)
 
-_IBAN_START_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?= ?[A-Za-z0-9])")
+_IBAN_START_RE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?= ?[A-Za-z0-9])", _A)
 
 _IPV4_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4_RE = re.compile(
-    rf"(?<![A-Za-z0-9_.:-])(?:{_IPV4_OCTET}\.){{3}}{_IPV4_OCTET}(?![A-Za-z0-9_]|\.\d)"
+    rf"(?<![A-Za-z0-9_.:-])(?:{_IPV4_OCTET}\.){{3}}{_IPV4_OCTET}(?![A-Za-z0-9_]|\.\d)", _A
 )
 _VERSION_CONTEXT_RE = re.compile(
     r"\b(?:version|ver\.?|v\.?|build|release|firmware|fw|update|updated to|patch|rev|beta|"
@@ -254,11 +256,9 @@ _URL_TOKEN_RE = re.compile(
 )
 _HANDLE_RE = re.compile(r"(?<![A-Za-z0-9_@.])@[A-Za-z0-9_]{1,15}(?![A-Za-z0-9_@])")
 
-# Cheap gates so the common text (no digit, no "@", no "=") costs a few fast searches.
-# Run on the lowercased text: a case-insensitive alternation is several times slower.
-_SECRET_GATE_RE = re.compile(
-    "|".join(sorted({re.escape(k) for _, _, gate in _SECRET_RES for k in gate}, key=len))
-)
+# Secret detectors run only when one of their literal cues is in the lowercased text:
+# substring tests cost far less than a case-insensitive regex scan of every text.
+_SECRET_KEYS = tuple(sorted({k for _, _, gate in _SECRET_RES for k in gate}))
 
 # ------------------------------------------------------------------------ detectors
 
@@ -382,10 +382,10 @@ def _find_ips(text: str) -> list[Span]:
     return spans
 
 
-def _find_secrets(text: str, low: str) -> list[Span]:
+def _find_secrets(text: str, present: set[str]) -> list[Span]:
     spans = []
     for pattern, group, gate in _SECRET_RES:
-        if not any(k in low for k in gate):
+        if present.isdisjoint(gate):
             continue
         for m in pattern.finditer(text):
             groups = group if isinstance(group, tuple) else (group,)
@@ -489,8 +489,10 @@ class RegexRedactor:
             if n_digits >= 8 and ("://" in text or "www." in low)
             else []
         )
-        if "SECRET" in wanted and _SECRET_GATE_RE.search(low):
-            spans += _find_secrets(text, low)
+        if "SECRET" in wanted:
+            present = {k for k in _SECRET_KEYS if k in low}
+            if present:
+                spans += _find_secrets(text, present)
         if "URL_TOKEN" in wanted and "=" in text:
             spans += [
                 Span(m.start(1), m.end(1), "URL_TOKEN", m.group(1))

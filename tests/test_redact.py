@@ -221,6 +221,11 @@ def test_unicode_around_redactions_is_untouched():
     assert one(text) == "电话[PHONE]谢谢，邮件 [EMAIL]。Здравствуйте 😡 [PHONE]!"
 
 
+def test_digits_of_other_scripts_are_not_parsed_as_numbers():
+    text = "٤١١١١١١١١١١١١١١١ and 4111111111111111"
+    assert one(text) == "٤١١١١١١١١١١١١١١١ and [CARD]"
+
+
 def test_text_without_pii_comes_back_identical():
     texts = ["", "   ", "no pii here", "ümlaut ✓ 🚀", "line\nbreak\ttab"]
     assert redact(texts) == texts
