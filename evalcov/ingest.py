@@ -114,7 +114,8 @@ def read_traffic(
     turns : {"last", "first", "all"}, default "last"
         Which user turn of a chat conversation to analyze. ``"all"`` yields one
         row per user turn with ``input_row`` and ``turn`` columns (and a fresh
-        RangeIndex, since rows no longer map one-to-one to input rows).
+        RangeIndex, since rows no longer map one-to-one to input rows); each turn
+        carries its conversation's id, weight, time and user.
     prompt_var : str, optional
         promptfoo files only: the test var holding the prompt. Default: the only
         var, else the first of ``query, prompt, question, input, text``.
@@ -393,6 +394,8 @@ def _expand(path: str | os.PathLike, kind: str) -> list[Path]:
     if p.is_file():
         return [p]
     pattern = str(path)
+    if p.is_dir():
+        raise ValueError(f"{pattern} is a directory; pass a glob such as '{p / '*.jsonl'}'")
     if isinstance(path, str) and any(c in pattern for c in "*?["):
         matches = sorted(m for m in glob.glob(pattern, recursive=True) if os.path.isfile(m))
         if not matches:
@@ -508,7 +511,8 @@ def _read_promptfoo(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
     default_vars: dict = {}
     if isinstance(doc, dict):
         tests = doc.get("tests")
-        default_vars = (doc.get("defaultTest") or {}).get("vars") or {}
+        default_test = doc.get("defaultTest")
+        default_vars = default_test.get("vars") or {} if isinstance(default_test, dict) else {}
     else:
         tests = doc
     if isinstance(tests, str):
@@ -603,7 +607,7 @@ def _row_list(bad: list[tuple[str, Any]]) -> str:
 
 
 def _looks_like_chat(column: Any, values: list) -> bool:
-    if str(column).lower() in ("messages", *_REQUEST_COLUMNS):
+    if str(column).lower() == "messages":
         return True
     first = _first_present(values)
     if isinstance(first, Mapping):
@@ -743,7 +747,11 @@ def _ids(column: pd.Series, labels: np.ndarray) -> np.ndarray:
 
 def _weights(column: pd.Series, labels: np.ndarray, name: Any) -> np.ndarray:
     values = column.tolist()
-    w = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(np.float64)
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column):
+        w = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        # Text cells (CSV) and mixed object columns: parse each, NaN where not a number.
+        w = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(np.float64)
     bad_mask = ~np.isfinite(w) | (w < 0)
     if bad_mask.any():
         bad = [(labels[i], repr(values[i])) for i in np.flatnonzero(bad_mask)]

@@ -165,6 +165,9 @@ def test_chat_request_nesting_and_json_string_messages(tmp_path):
         ],
     )  # fmt: skip
     assert read_traffic(path, id="custom_id")["text"].tolist() == ["nested one", "second"]
+    # A plain-text column that happens to be called "request" is just text.
+    plain = read_traffic(pd.DataFrame({"request": ["book a table for two"]}), text="request")
+    assert plain["text"].tolist() == ["book a table for two"]
 
     msgs = [{"role": "user", "content": "from a csv cell"}]
     csv = tmp_path / "chats.csv"
@@ -432,6 +435,8 @@ def test_files_and_formats(tmp_path):
     with pytest.raises(ValueError, match=r"traffic\.log.*supported formats: csv, tsv, jsonl"):
         read_traffic(odd)
     assert read_traffic(odd, format="jsonl")["text"].tolist() == ["hello"]
+    with pytest.raises(ValueError, match="is a directory; pass a glob"):
+        read_traffic(tmp_path)
     with pytest.raises(ValueError, match="format='xlsx' is not supported"):
         read_traffic(odd, format="xlsx")
     bad = tmp_path / "bad.jsonl"
