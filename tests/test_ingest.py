@@ -106,8 +106,8 @@ def test_tsv_and_gzip(tmp_path):
         fh.write(CSV.read_bytes())
     plain = read_traffic(CSV, time="timestamp")
     packed = read_traffic(gz, time="timestamp")
-    pd.testing.assert_frame_equal(plain.drop(columns=["id", "source"]),
-                                  packed.drop(columns=["id", "source"]))  # fmt: skip
+    same = ["text", "excluded", "reason", "truncated", "weight", "time"]
+    pd.testing.assert_frame_equal(plain[same], packed[same])
     assert packed["id"][0] == "traffic.csv.gz:0"
 
     jgz = tmp_path / "day.jsonl.gz"
@@ -155,16 +155,17 @@ def test_chat_all_turns():
 
 
 def test_chat_request_nesting_and_json_string_messages(tmp_path):
+    def user(text: str) -> dict:
+        return {"role": "user", "content": text}
+
     path = write_jsonl(
         tmp_path / "batch.jsonl",
         [
-            {"custom_id": "a", "request": {"model": "m", "messages": [
-                {"role": "user", "content": "nested one"}]}},
-            {"custom_id": "b", "request": {"model": "m", "messages": [
-                {"role": "user", "content": "first"}, {"role": "user", "content": "second"}]}},
+            {"custom_id": "a", "request": {"model": "m", "messages": [user("nested one")]}},
+            {"custom_id": "b", "request": {"model": "m", "messages": [user("1st"), user("2nd")]}},
         ],
-    )  # fmt: skip
-    assert read_traffic(path, id="custom_id")["text"].tolist() == ["nested one", "second"]
+    )
+    assert read_traffic(path, id="custom_id")["text"].tolist() == ["nested one", "2nd"]
     # A plain-text column that happens to be called "request" is just text.
     plain = read_traffic(pd.DataFrame({"request": ["book a table for two"]}), text="request")
     assert plain["text"].tolist() == ["book a table for two"]
@@ -212,8 +213,8 @@ def test_promptfoo_prompt_var_and_default_test_vars():
     # defaultTest.vars apply to every test unless the test overrides them.
     langs = read_evals(PROMPTFOO, prompt_var="language")["text"].tolist()
     assert langs == ["en", "en", "de", "en"]
-    with pytest.raises(ValueError, match=r"'answer' \(prompt_var=\) not found; vars found: "
-                                         r"language, question, customer_tier"):  # fmt: skip
+    msg = r"'answer' \(prompt_var=\) not found; vars found: language, question, customer_tier"
+    with pytest.raises(ValueError, match=msg):
         read_evals(PROMPTFOO, prompt_var="answer")
 
 
@@ -308,6 +309,9 @@ def test_list_and_series_of_strings():
     assert df["reason"].tolist() == ["", "", "empty text"]
     s = read_evals(pd.Series(["p", "q"], index=[5, 6]))
     assert s["id"].tolist() == ["5", "6"]
+    # turns="all" keeps its columns for plain texts: each row is its own single turn.
+    many = read_evals(["p", "q"], turns="all")
+    assert many["input_row"].tolist() == [0, 1] and many["turn"].tolist() == [0, 0]
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -352,8 +356,8 @@ def test_unparseable_timestamps_name_rows_and_values():
         {"text": list("abcd"), "ts": ["2024-01-01", "yesterday", None, "2024-13-45"]},
         index=[100, 101, 102, 103],
     )
-    with pytest.raises(ValueError, match=r"'ts' \(time=\).*rows 101 \('yesterday'\), 103 "
-                                         r"\('2024-13-45'\)"):  # fmt: skip
+    msg = r"'ts' \(time=\).*rows 101 \('yesterday'\), 103 \('2024-13-45'\)"
+    with pytest.raises(ValueError, match=msg):
         read_traffic(frame, time="ts")
 
 
@@ -413,8 +417,8 @@ def test_empty_inputs(tmp_path):
 
 
 def test_all_rows_excluded():
-    with pytest.raises(ValueError, match=r"no analyzable text.*all 3 rows.*2 empty text, "
-                                         r"1 missing text"):  # fmt: skip
+    msg = r"no analyzable text.*all 3 rows.*2 empty text, 1 missing text"
+    with pytest.raises(ValueError, match=msg):
         read_traffic(["", " ", None])
 
 
