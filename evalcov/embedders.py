@@ -376,13 +376,6 @@ class CallableEmbedder:
         # Two different lambdas share the name "<lambda>": caching under it could return one
         # model's vectors for another.
         self.cacheable = name is not None or "<" not in qualname
-        if not self.cacheable:
-            warnings.warn(
-                f"embedder {self.name!r} has no stable name, so its vectors will not be cached; "
-                "pass name='model-id@version' to enable caching",
-                UserWarning,
-                stacklevel=3,
-            )
 
     def __repr__(self) -> str:
         return f"CallableEmbedder(name={self.name!r})"
@@ -598,7 +591,16 @@ def embed(
         texts = [t[:max_chars] for t in texts]
     position = {text: i for i, text in enumerate(dict.fromkeys(texts))}
     unique = list(position)
-    store = _resolve_cache(cache) if getattr(model, "cacheable", True) else None
+    store = _resolve_cache(cache)
+    if store is not None and not getattr(model, "cacheable", True):
+        if isinstance(model, CallableEmbedder):
+            warnings.warn(
+                f"embedder {model.name!r} has no stable name, so its vectors are not cached; "
+                "pass name='model-id@version' (get_embedder(fn, name=...)) to cache them",
+                UserWarning,
+                stacklevel=2,
+            )
+        store = None
 
     matrix: np.ndarray | None = None
     todo = list(range(len(unique)))
