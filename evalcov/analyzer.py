@@ -1,0 +1,273 @@
+"""``analyze`` and ``CoverageAnalyzer``: read, dedupe, embed, map, measure -> CoverageReport."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evalcov.coverage import (
+    claim_radii,
+    claimed_mask,
+    cluster_coverage,
+    covered_from_claims,
+    nearest_eval,
+)
+from evalcov.dedupe import Deduped, dedupe
+from evalcov.embedders import embed, get_embedder
+from evalcov.ingest import read_evals, read_traffic
+from evalcov.labels import central_examples, ctfidf_keywords, label_clusters
+from evalcov.mapping import TrafficMap
+from evalcov.report import CoverageReport
+
+__all__ = ["CoverageAnalyzer", "analyze"]
+
+_READ_OPTIONS = ("id", "weight", "user", "turns", "prompt_var", "format", "max_chars")
+
+
+class CoverageAnalyzer:
+    """Fit a map of production traffic and measure how the eval set covers it.
+
+    Parameters
+    ----------
+    embedder : str, Embedder, SentenceTransformer or callable, default="default"
+        See :func:`evalcov.embedders.get_embedder`.
+    reducer, clusterer : estimator or str
+        Swappable steps of the map, see :class:`evalcov.mapping.TrafficMap`.
+    labeler : callable (keywords, examples) -> str, optional
+        Names clusters; default joins the top c-TF-IDF keywords.
+    min_cluster_size : int, optional
+        Smallest cluster, in distinct texts (default grows with the sqrt of the sample).
+    reach : float, default=1.5
+        How many traffic texts one eval prompt stands for, as a multiple of the base rate
+        ``n_traffic_unique / n_eval``.
+    covered_share, thin_share : float, default=0.5 and 0.2
+        Claimed traffic share at which a cluster is covered, and thin.
+    max_fit : int, default=20000
+        Most distinct texts the reducer and clusterer are fitted on.
+    redact : str, callable or None, default="default"
+        Redactor for texts made for people to read (cluster examples); None keeps them raw.
+    cache : bool or path, default=True
+        Embedding cache, see :func:`evalcov.embedders.embed`.
+    show_progress : bool, optional
+        Progress bars while embedding.
+    random_state : int, default=0
+        Same inputs and seed give the same clusters and numbers.
+
+    Attributes
+    ----------
+    report_ : CoverageReport
+    map_ : TrafficMap
+    embedder_ : Embedder
+    """
+
+    def __init__(
+        self,
+        embedder: Any = "default",
+        reducer: Any = "umap",
+        clusterer: Any = "hdbscan",
+        labeler: Any = None,
+        min_cluster_size: int | None = None,
+        reach: float = 1.5,
+        covered_share: float = 0.5,
+        thin_share: float = 0.2,
+        max_fit: int = 20000,
+        redact: Any = "default",
+        cache: Any = True,
+        show_progress: bool | None = None,
+        random_state: int = 0,
+    ):
+        self.embedder = embedder
+        self.reducer = reducer
+        self.clusterer = clusterer
+        self.labeler = labeler
+        self.min_cluster_size = min_cluster_size
+        self.reach = reach
+        self.covered_share = covered_share
+        self.thin_share = thin_share
+        self.max_fit = max_fit
+        self.redact = redact
+        self.cache = cache
+        self.show_progress = show_progress
+        self.random_state = random_state
+
+    def _validate(self) -> None:
+        if not (isinstance(self.reach, (int, float)) and self.reach > 0):
+            raise ValueError(f"reach must be a positive number, got {self.reach!r}")
+        if not 0 < self.thin_share <= self.covered_share <= 1:
+            raise ValueError(
+                "expected 0 < thin_share <= covered_share <= 1, got "
+                f"thin_share={self.thin_share!r}, covered_share={self.covered_share!r}"
+            )
+        if self.labeler is not None and not callable(self.labeler):
+            raise TypeError("labeler must be a callable (keywords, examples) -> str or None")
+
+    def fit(
+        self,
+        traffic: Any,
+        evals: Any,
+        *,
+        text: str | None = None,
+        time: str | None = None,
+        eval_text: str | None = None,
+        **read_options: Any,
+    ) -> CoverageAnalyzer:
+        """Read, embed and map ``traffic``; measure its coverage by ``evals``.
+
+        ``traffic`` and ``evals`` take anything :func:`evalcov.read_traffic` and
+        :func:`evalcov.read_evals` take. ``text``/``time`` name traffic columns, ``eval_text``
+        the eval prompt column (auto-detected when None); ``id``, ``weight``, ``user``,
+        ``turns``, ``prompt_var``, ``format`` and ``max_chars`` are passed to the readers.
+        """
+        self._validate()
+        unknown = set(read_options) - set(_READ_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"unexpected argument(s) {sorted(unknown)}; reader options are {list(_READ_OPTIONS)}"
+            )
+        # A promptfoo variable names the eval prompt; id/weight/user are traffic columns.
+        eval_options = {k: v for k, v in read_options.items() if k in ("prompt_var", "max_chars")}
+        traffic_options = {k: v for k, v in read_options.items() if k != "prompt_var"}
+        traffic_frame = read_traffic(traffic, text=text, time=time, **traffic_options)
+        eval_frame = read_evals(evals, text=eval_text, **eval_options)
+        self.embedder_ = get_embedder(self.embedder)
+        dt = dedupe(traffic_frame)
+        de = dedupe(eval_frame)
+        U = self._embed(dt.texts)
+        E = self._embed(de.texts)
+        self.map_ = TrafficMap(
+            reducer=self.reducer,
+            clusterer=self.clusterer,
+            min_cluster_size=self.min_cluster_size,
+            max_fit=self.max_fit,
+            random_state=self.random_state,
+        ).fit(U, dt.weights)
+        outlier = np.zeros(len(dt.texts), dtype=bool)
+        outlier[self.map_.fit_index_] = self.map_.fit_outlier_
+        claim_k = max(1, math.ceil(self.reach * len(dt.texts) / len(de.texts)))
+        self.report_ = build_report(
+            analyzer=self,
+            traffic_frame=traffic_frame,
+            traffic_dedup=dt,
+            traffic_embeddings=U,
+            labels=self.map_.labels_,
+            outlier=outlier,
+            eval_frame=eval_frame,
+            eval_dedup=de,
+            eval_embeddings=E,
+            claim_k=claim_k,
+        )
+        return self
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return embed(texts, self.embedder_, cache=self.cache, show_progress=self.show_progress)
+
+
+def build_report(
+    *,
+    analyzer: CoverageAnalyzer,
+    traffic_frame: pd.DataFrame,
+    traffic_dedup: Deduped,
+    traffic_embeddings: np.ndarray,
+    labels: np.ndarray,
+    outlier: np.ndarray,
+    eval_frame: pd.DataFrame,
+    eval_dedup: Deduped,
+    eval_embeddings: np.ndarray,
+    claim_k: int,
+) -> CoverageReport:
+    """Measure coverage of mapped traffic by an eval set (shared by fit and with_evals)."""
+    dt, de, U, E = traffic_dedup, eval_dedup, traffic_embeddings, eval_embeddings
+    n_clusters = int(labels.max()) + 1
+    sim, nearest = nearest_eval(U, E)
+    radii = claim_radii(E, U, claim_k)
+    claimed = claimed_mask(U, E, radii)
+    covered, claimed_share, status = covered_from_claims(
+        claimed, labels, dt.weights, analyzer.covered_share, analyzer.thin_share
+    )
+    eval_labels = analyzer.map_.assign(E).labels
+    clusters = cluster_coverage(
+        labels, dt.weights, covered, claimed_share, status, eval_labels, dt.counts
+    )
+    keywords = ctfidf_keywords(dt.texts, labels, dt.weights, n_clusters)
+    examples = central_examples(U, dt.texts, labels, dt.weights, n_clusters)
+    names = label_clusters(keywords, examples, analyzer.labeler)
+    if analyzer.redact:
+        from evalcov.redact import get_redactor
+
+        redactor = get_redactor(analyzer.redact)
+        flat = [t for ex in examples for t in ex]
+        clean = iter(redactor.redact(flat)) if flat else iter(())
+        examples = [[next(clean) for _ in ex] for ex in examples]
+    clusters.insert(1, "label", names)
+    clusters["keywords"] = keywords
+    clusters["examples"] = examples
+    unique = pd.DataFrame(
+        {
+            "text": dt.texts,
+            "weight": dt.weights,
+            "count": dt.counts,
+            "cluster": labels,
+            "outlier": outlier,
+            "similarity": sim,
+            "nearest_eval": nearest,
+            "claimed": claimed,
+            "covered": covered,
+        }
+    )
+    return CoverageReport(
+        traffic_frame=traffic_frame,
+        traffic_dedup=dt,
+        unique=unique,
+        clusters=clusters,
+        eval_frame=eval_frame,
+        eval_dedup=de,
+        eval_labels=eval_labels,
+        traffic_embeddings=U,
+        eval_embeddings=E,
+        claim_k=claim_k,
+        analyzer=analyzer,
+    )
+
+
+def analyze(
+    traffic: Any,
+    evals: Any,
+    text: str | None = None,
+    time: str | None = None,
+    embedder: Any = "default",
+    random_state: int = 0,
+    **options: Any,
+) -> CoverageReport:
+    """Measure how well an eval set covers production traffic.
+
+    Parameters
+    ----------
+    traffic : DataFrame, list of str, path or glob
+        Production queries; anything :func:`evalcov.read_traffic` reads.
+    evals : DataFrame, list of str, path or glob
+        Eval prompts; anything :func:`evalcov.read_evals` reads (promptfoo YAML included).
+    text, time : str, optional
+        Traffic text and timestamp columns (text is auto-detected when None).
+    embedder : default="default"
+        "default", "fast", "multilingual", an Embedder, SentenceTransformer or callable.
+    random_state : int, default=0
+        Same inputs and seed give the same clusters and numbers.
+    **options
+        Reader options (``eval_text``, ``id``, ``weight``, ``user``, ``turns``,
+        ``prompt_var``, ``format``, ``max_chars``) and :class:`CoverageAnalyzer` parameters.
+
+    Returns
+    -------
+    CoverageReport
+    """
+    read_keys = set(_READ_OPTIONS) | {"eval_text"}
+    read = {k: v for k, v in options.items() if k in read_keys}
+    params = {k: v for k, v in options.items() if k not in read_keys}
+    try:
+        analyzer = CoverageAnalyzer(embedder=embedder, random_state=random_state, **params)
+    except TypeError as exc:
+        raise TypeError(f"analyze() got an unknown option: {exc}") from None
+    return analyzer.fit(traffic, evals, text=text, time=time, **read).report_

@@ -1,0 +1,184 @@
+"""Measure how well eval prompts cover traffic: pure functions on embeddings and cluster labels.
+
+The method, in three steps:
+
+1. **Nearest eval** (per query, original embedding space): cosine similarity to the closest
+   eval prompt, by blocked matrix products so memory stays bounded.
+2. **Claims** (per eval prompt): each eval prompt stands for the ``k`` traffic texts nearest to
+   it, where ``k = reach * n_traffic_unique / n_eval``. This is the base rate: an eval set of
+   50 prompts against 20,000 distinct queries lets each prompt stand for 400 of them, one of
+   500 prompts for 40. It is a rank in the data, so it needs no similarity constant tuned to a
+   model. A query is *claimed* when it lies within the claim radius of at least one eval
+   prompt (the similarity of that prompt's k-th nearest traffic text).
+3. **Clusters pool the evidence**: a single query's claim is noisy; a cluster's claimed
+   traffic share is not. A cluster whose claimed share reaches ``covered_share`` is covered
+   (all its queries count as covered), one at or above ``thin_share`` is thin (only its
+   claimed queries count), below that it is uncovered.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = [
+    "claim_radii",
+    "claimed_mask",
+    "cluster_coverage",
+    "covered_from_claims",
+    "nearest_eval",
+]
+
+_BLOCK = 4096
+
+
+def nearest_eval(traffic: np.ndarray, evals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine similarity of each traffic vector to its nearest eval vector.
+
+    Parameters
+    ----------
+    traffic : ndarray of shape (n_traffic, dim)
+        Unit-norm traffic embeddings.
+    evals : ndarray of shape (n_eval, dim)
+        Unit-norm eval embeddings, n_eval >= 1.
+
+    Returns
+    -------
+    similarity : ndarray of shape (n_traffic,), float32
+    index : ndarray of shape (n_traffic,), int64
+        Row of the nearest eval vector.
+    """
+    sim = np.empty(len(traffic), dtype=np.float32)
+    idx = np.empty(len(traffic), dtype=np.int64)
+    for start in range(0, len(traffic), _BLOCK):
+        block = traffic[start : start + _BLOCK] @ evals.T
+        j = block.argmax(axis=1)
+        idx[start : start + _BLOCK] = j
+        sim[start : start + _BLOCK] = block[np.arange(len(j)), j]
+    return sim, idx
+
+
+def claim_radii(evals: np.ndarray, traffic: np.ndarray, k: int) -> np.ndarray:
+    """Similarity of each eval vector to its k-th nearest traffic vector.
+
+    Computed over traffic blocks with a running top-k, so no (n_eval, n_traffic) matrix is held
+    when traffic is large.
+
+    Returns
+    -------
+    ndarray of shape (n_eval,), float32
+    """
+    k = int(min(max(k, 1), len(traffic)))
+    best = np.full((len(evals), 0), -np.inf, dtype=np.float32)
+    for start in range(0, len(traffic), _BLOCK):
+        block = evals @ traffic[start : start + _BLOCK].T
+        merged = np.concatenate([best, block], axis=1)
+        if merged.shape[1] > k:
+            merged = -np.partition(-merged, k - 1, axis=1)[:, :k]
+        best = merged
+    return best.min(axis=1).astype(np.float32)
+
+
+def claimed_mask(traffic: np.ndarray, evals: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """True for traffic vectors inside the claim radius of at least one eval vector."""
+    out = np.empty(len(traffic), dtype=bool)
+    for start in range(0, len(traffic), _BLOCK):
+        block = traffic[start : start + _BLOCK] @ evals.T
+        out[start : start + _BLOCK] = (block >= radii[None, :]).any(axis=1)
+    return out
+
+
+def covered_from_claims(
+    claimed: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    covered_share: float,
+    thin_share: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Turn per-query claims into per-query coverage through the clusters.
+
+    Parameters
+    ----------
+    claimed : ndarray of shape (n,), bool
+    labels : ndarray of shape (n,), int
+        Cluster of each query, 0..n_clusters-1.
+    weights : ndarray of shape (n,)
+        Traffic weight of each query.
+    covered_share, thin_share : float
+        Claimed traffic share at which a cluster counts as covered, and as thin.
+
+    Returns
+    -------
+    covered : ndarray of shape (n,), bool
+    claimed_share : ndarray of shape (n_clusters,)
+        Traffic-weighted claimed share per cluster.
+    status : ndarray of shape (n_clusters,), object
+        "covered", "thin" or "uncovered".
+    """
+    n_clusters = int(labels.max()) + 1 if len(labels) else 0
+    total = np.bincount(labels, weights=weights, minlength=n_clusters)
+    got = np.bincount(labels, weights=weights * claimed, minlength=n_clusters)
+    share = np.divide(got, total, out=np.zeros(n_clusters), where=total > 0)
+    status = np.where(
+        share >= covered_share, "covered", np.where(share >= thin_share, "thin", "uncovered")
+    ).astype(object)
+    covered = np.where(status[labels] == "covered", True, claimed & (status[labels] == "thin"))
+    return covered.astype(bool), share, status
+
+
+def cluster_coverage(
+    labels: np.ndarray,
+    weights: np.ndarray,
+    covered: np.ndarray,
+    claimed_share: np.ndarray,
+    status: np.ndarray,
+    eval_labels: np.ndarray,
+    counts: np.ndarray,
+) -> pd.DataFrame:
+    """One row per cluster: traffic, eval prompts, coverage and its uncertainty.
+
+    Columns: cluster, n_queries (input rows), n_unique, traffic_share, n_eval, expected_eval,
+    coverage (traffic share covered), claimed_share, coverage_low/coverage_high (95% Wilson
+    interval on claimed_share with the cluster's distinct queries as the sample size),
+    p_under (Poisson probability of seeing this few eval prompts if the eval set were spread
+    in proportion to traffic: small means the eval set under-represents the cluster given its
+    own size, the base-rate-aware significance), status.
+    """
+    n_clusters = len(status)
+    w_total = weights.sum()
+    traffic = np.bincount(labels, weights=weights, minlength=n_clusters)
+    share = traffic / w_total if w_total > 0 else np.zeros(n_clusters)
+    cov_w = np.bincount(labels, weights=weights * covered, minlength=n_clusters)
+    coverage = np.divide(cov_w, traffic, out=np.zeros(n_clusters), where=traffic > 0)
+    n_unique = np.bincount(labels, minlength=n_clusters)
+    n_rows = np.bincount(labels, weights=counts, minlength=n_clusters).astype(np.int64)
+    valid = eval_labels[eval_labels >= 0]
+    n_eval = np.bincount(valid, minlength=n_clusters)
+    expected = len(valid) * share
+    p_under = stats.poisson.cdf(n_eval, expected)
+    low, high = _wilson(claimed_share, n_unique)
+    return pd.DataFrame(
+        {
+            "cluster": np.arange(n_clusters),
+            "n_queries": n_rows,
+            "n_unique": n_unique,
+            "traffic_share": share,
+            "n_eval": n_eval,
+            "expected_eval": expected,
+            "coverage": coverage,
+            "claimed_share": claimed_share,
+            "coverage_low": low,
+            "coverage_high": high,
+            "p_under": p_under,
+            "status": pd.Series(status, dtype=object),
+        }
+    )
+
+
+def _wilson(p: np.ndarray, n: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    n = np.maximum(n, 1)
+    denom = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)

@@ -1,0 +1,279 @@
+"""The map of traffic: reduce + cluster a bounded sample once, then assign everything else.
+
+Fitting runs UMAP (5-D, cosine) and HDBSCAN on at most ``max_fit`` distinct texts. Every other
+text -- HDBSCAN's noise points, texts outside the fit sample, a later week's traffic -- is
+assigned in the *original* embedding space by a similarity-weighted vote of its nearest
+fitted neighbours. That keeps assignment cheap, deterministic and independent of UMAP's
+transform, and lets a saved map place new traffic into the same cluster IDs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Assignment", "TrafficMap"]
+
+_BLOCK = 1024
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Where queries land on a fitted map.
+
+    Attributes
+    ----------
+    labels : ndarray of shape (n,), int64
+        Cluster id of each query (never -1: every query lands in a cluster).
+    confidence : ndarray of shape (n,), float32
+        Share of the neighbour vote won by that cluster (0..1).
+    similarity : ndarray of shape (n,), float32
+        Cosine similarity to the nearest fitted query.
+    novel : ndarray of shape (n,), bool
+        The query is farther from every fitted query than ``novelty_threshold_``: it fits no
+        cluster well (emerging traffic).
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    similarity: np.ndarray
+    novel: np.ndarray
+
+
+class TrafficMap:
+    """Reducer + density clusterer fitted on a sample, with nearest-neighbour assignment.
+
+    Parameters
+    ----------
+    reducer : "umap", None or estimator, default="umap"
+        Any object with ``fit_transform(X)``; None clusters the embeddings directly.
+    clusterer : "hdbscan" or estimator, default="hdbscan"
+        Any object with ``fit_predict(X)`` returning labels (-1 for noise).
+    min_cluster_size : int, optional
+        HDBSCAN's smallest cluster. Default: ``max(10, round(sqrt(n_fit) / 10))`` distinct
+        texts, so granularity grows slowly with the sample.
+    n_components : int, default=5
+        UMAP output dimension.
+    n_neighbors : int, default=15
+        UMAP neighbourhood size (capped below the sample size).
+    max_fit : int, default=20000
+        Most distinct texts the reducer and clusterer see; the rest are assigned.
+    assign_k : int, default=15
+        Neighbours that vote when assigning a query.
+    random_state : int, default=0
+        Seeds the sample and UMAP: same inputs and seed give the same clusters.
+    """
+
+    def __init__(
+        self,
+        reducer: Any = "umap",
+        clusterer: Any = "hdbscan",
+        min_cluster_size: int | None = None,
+        n_components: int = 5,
+        n_neighbors: int = 15,
+        max_fit: int = 20000,
+        assign_k: int = 15,
+        random_state: int = 0,
+    ):
+        self.reducer = reducer
+        self.clusterer = clusterer
+        self.min_cluster_size = min_cluster_size
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.max_fit = max_fit
+        self.assign_k = assign_k
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, weights: np.ndarray | None = None) -> TrafficMap:
+        """Fit on distinct-text embeddings X (n, dim); weights order cluster ids by traffic.
+
+        Sets ``fit_index_`` (rows of X in the fit sample), ``fit_embeddings_``,
+        ``fit_labels_`` (noise already assigned), ``fit_outlier_`` (HDBSCAN noise),
+        ``n_clusters_``, ``novelty_threshold_`` and ``labels_`` (every row of X).
+        """
+        X = np.asarray(X, dtype=np.float32)
+        n = len(X)
+        weights = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+        rng = np.random.default_rng(self.random_state)
+        if n > self.max_fit:
+            fit_index = np.sort(rng.choice(n, self.max_fit, replace=False))
+        else:
+            fit_index = np.arange(n)
+        Xf = X[fit_index]
+        raw = self._cluster(Xf)
+        outlier = raw < 0
+        if outlier.all():
+            raw = np.zeros(len(Xf), dtype=np.int64)
+            outlier = np.zeros(len(Xf), dtype=bool)
+        labels = raw.copy()
+        if outlier.any():
+            ref = ~outlier
+            labels[outlier] = _vote(Xf[outlier], Xf[ref], raw[ref], self.assign_k)[0]
+        self.fit_index_ = fit_index
+        self.fit_embeddings_ = Xf
+        self.fit_outlier_ = outlier
+        self.fit_labels_ = labels
+        self.n_clusters_ = int(labels.max()) + 1
+        self.novelty_threshold_ = _novelty_threshold(Xf, rng)
+        all_labels = np.empty(n, dtype=np.int64)
+        all_labels[fit_index] = labels
+        rest = np.setdiff1d(np.arange(n), fit_index)
+        if len(rest):
+            all_labels[rest] = self.assign(X[rest]).labels
+        # Cluster 0 carries the most traffic: ids read as a ranking and stay stable per seed.
+        traffic = np.bincount(all_labels, weights=weights, minlength=self.n_clusters_)
+        order = np.lexsort((np.arange(self.n_clusters_), -traffic))
+        remap = np.empty_like(order)
+        remap[order] = np.arange(len(order))
+        self.fit_labels_ = remap[labels]
+        self.labels_ = remap[all_labels]
+        return self
+
+    def assign(self, X: np.ndarray) -> Assignment:
+        """Place new embeddings (n, dim) into the fitted clusters."""
+        self._check_fitted()
+        X = np.asarray(X, dtype=np.float32)
+        labels, confidence, similarity = _vote(
+            X, self.fit_embeddings_, self.fit_labels_, self.assign_k
+        )
+        return Assignment(labels, confidence, similarity, similarity < self.novelty_threshold_)
+
+    def _cluster(self, Xf: np.ndarray) -> np.ndarray:
+        n = len(Xf)
+        mcs = self.min_cluster_size or max(10, int(round(np.sqrt(n) / 10)))
+        if n < max(2 * mcs, 20):
+            warnings.warn(
+                f"only {n} distinct traffic texts (fewer than twice the minimum cluster size "
+                f"{mcs}): reporting them as one cluster",
+                UserWarning,
+                stacklevel=3,
+            )
+            return np.zeros(n, dtype=np.int64)
+        Z = Xf
+        reducer = self._make_reducer(n)
+        if reducer is not None:
+            Z = reducer.fit_transform(Xf)
+        clusterer = self._make_clusterer(mcs)
+        labels = np.asarray(clusterer.fit_predict(Z), dtype=np.int64)
+        if len(labels) != n:
+            raise ValueError(
+                f"clusterer returned {len(labels)} labels for {n} texts; expected one per text"
+            )
+        return labels
+
+    def _make_reducer(self, n: int) -> Any:
+        if self.reducer is None:
+            return None
+        if isinstance(self.reducer, str):
+            if self.reducer != "umap":
+                raise ValueError(
+                    f"reducer must be 'umap', None or an estimator, got {self.reducer!r}"
+                )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import umap
+
+            return umap.UMAP(
+                n_components=min(self.n_components, n - 2),
+                n_neighbors=min(self.n_neighbors, n - 1),
+                min_dist=0.0,
+                metric="cosine",
+                random_state=self.random_state,
+                n_jobs=1,
+            )
+        if not hasattr(self.reducer, "fit_transform"):
+            raise TypeError("reducer must have a fit_transform(X) method")
+        from sklearn.base import clone
+
+        return clone(self.reducer)
+
+    def _make_clusterer(self, mcs: int) -> Any:
+        if isinstance(self.clusterer, str):
+            if self.clusterer != "hdbscan":
+                raise ValueError(
+                    f"clusterer must be 'hdbscan' or an estimator, got {self.clusterer!r}"
+                )
+            import hdbscan
+
+            return hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=5)
+        if not hasattr(self.clusterer, "fit_predict"):
+            raise TypeError("clusterer must have a fit_predict(X) method")
+        from sklearn.base import clone
+
+        return clone(self.clusterer)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "fit_labels_"):
+            raise RuntimeError("this TrafficMap is not fitted yet; call fit(X) first")
+
+    def get_state(self) -> dict[str, Any]:
+        """Arrays and plain parameters that fully describe the fitted map (for saving)."""
+        self._check_fitted()
+        return {
+            "fit_embeddings": self.fit_embeddings_,
+            "fit_labels": self.fit_labels_,
+            "fit_outlier": self.fit_outlier_,
+            "novelty_threshold": float(self.novelty_threshold_),
+            "assign_k": int(self.assign_k),
+            "random_state": int(self.random_state),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> TrafficMap:
+        """Rebuild a map that assigns exactly like the one ``get_state`` came from."""
+        m = cls(assign_k=int(state["assign_k"]), random_state=int(state["random_state"]))
+        m.fit_embeddings_ = np.asarray(state["fit_embeddings"], dtype=np.float32)
+        m.fit_labels_ = np.asarray(state["fit_labels"], dtype=np.int64)
+        m.fit_outlier_ = np.asarray(state["fit_outlier"], dtype=bool)
+        m.fit_index_ = np.arange(len(m.fit_labels_))
+        m.n_clusters_ = int(m.fit_labels_.max()) + 1
+        m.novelty_threshold_ = float(state["novelty_threshold"])
+        return m
+
+
+def _vote(
+    X: np.ndarray, ref: np.ndarray, ref_labels: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Similarity-weighted k-nearest-neighbour vote of X against labelled reference vectors."""
+    k = min(k, len(ref))
+    n_labels = int(ref_labels.max()) + 1
+    labels = np.empty(len(X), dtype=np.int64)
+    confidence = np.empty(len(X), dtype=np.float32)
+    nearest = np.empty(len(X), dtype=np.float32)
+    for start in range(0, len(X), _BLOCK):
+        sims = X[start : start + _BLOCK] @ ref.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else None
+        if top is None:
+            top = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
+        s = np.take_along_axis(sims, top, axis=1)
+        w = np.clip(s, 1e-6, None)
+        votes = np.zeros((len(s), n_labels))
+        np.add.at(
+            votes, (np.repeat(np.arange(len(s)), s.shape[1]), ref_labels[top].ravel()), w.ravel()
+        )
+        won = votes.argmax(axis=1)
+        labels[start : start + _BLOCK] = won
+        confidence[start : start + _BLOCK] = votes[np.arange(len(s)), won] / votes.sum(axis=1)
+        nearest[start : start + _BLOCK] = s.max(axis=1)
+    return labels, confidence, nearest
+
+
+def _novelty_threshold(Xf: np.ndarray, rng: np.random.Generator, quantile: float = 0.01) -> float:
+    """A low quantile of how close fitted queries are to their nearest other fitted query.
+
+    New traffic farther than this from every fitted query is less typical than 99% of the
+    traffic the map was fitted on.
+    """
+    if len(Xf) < 2:
+        return -1.0
+    probe = rng.choice(len(Xf), min(len(Xf), 5000), replace=False)
+    best = np.empty(len(probe), dtype=np.float32)
+    for start in range(0, len(probe), _BLOCK):
+        rows = probe[start : start + _BLOCK]
+        sims = Xf[rows] @ Xf.T
+        sims[np.arange(len(rows)), rows] = -np.inf
+        best[start : start + _BLOCK] = sims.max(axis=1)
+    return float(np.quantile(best, quantile))

@@ -1,0 +1,272 @@
+"""CoverageReport: the measured tables, and the questions users ask of them."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+if TYPE_CHECKING:
+    from evalcov.analyzer import CoverageAnalyzer
+    from evalcov.dedupe import Deduped
+
+__all__ = ["CoverageReport"]
+
+
+class CoverageReport:
+    """How an eval set covers production traffic, per query and per cluster.
+
+    Built by :func:`evalcov.analyze`; every table is a pandas DataFrame.
+
+    Attributes
+    ----------
+    coverage : float
+        Traffic-weighted share of analyzed production queries the eval set covers.
+    queries : DataFrame
+        One row per input traffic row, in input order with the input's index: text, excluded,
+        reason, id, weight, (time, user), cluster, cluster_label, similarity (cosine to the
+        nearest eval prompt), nearest_eval, covered, outlier. Excluded rows have cluster -1,
+        NaN similarity and covered False.
+    clusters : DataFrame
+        One row per cluster, cluster 0 the largest by traffic: cluster, label, n_queries,
+        n_unique, traffic_share, n_eval, expected_eval, coverage, claimed_share,
+        coverage_low, coverage_high, p_under, status, keywords, examples.
+    evals : DataFrame
+        One row per input eval row: text, excluded, reason, id, cluster, cluster_label.
+    unique_ : DataFrame
+        One row per distinct traffic text (the unit the map works on): text, weight, count,
+        cluster, outlier, similarity, nearest_eval (row of ``eval_embeddings_``), claimed,
+        covered. Row i matches row i of ``traffic_embeddings_``.
+    traffic_embeddings_, eval_embeddings_ : ndarray
+        Unit-norm embeddings of the distinct traffic texts and distinct eval prompts.
+    map_ : TrafficMap
+        The fitted map; ``map_.assign(embeddings)`` places new traffic in the same clusters.
+    claim_k_ : int
+        Traffic texts each eval prompt stands for (kept fixed by :meth:`with_evals`).
+    """
+
+    def __init__(
+        self,
+        *,
+        traffic_frame: pd.DataFrame,
+        traffic_dedup: Deduped,
+        unique: pd.DataFrame,
+        clusters: pd.DataFrame,
+        eval_frame: pd.DataFrame,
+        eval_dedup: Deduped,
+        eval_labels: np.ndarray,
+        traffic_embeddings: np.ndarray,
+        eval_embeddings: np.ndarray,
+        claim_k: int,
+        analyzer: CoverageAnalyzer,
+    ):
+        self.traffic_frame_ = traffic_frame
+        self.traffic_dedup_ = traffic_dedup
+        self.unique_ = unique
+        self.clusters = clusters
+        self.eval_frame_ = eval_frame
+        self.eval_dedup_ = eval_dedup
+        self.eval_labels_ = eval_labels
+        self.traffic_embeddings_ = traffic_embeddings
+        self.eval_embeddings_ = eval_embeddings
+        self.claim_k_ = claim_k
+        self.analyzer_ = analyzer
+        self.map_ = analyzer.map_
+        self.embedder_ = analyzer.embedder_
+        weights = unique["weight"].to_numpy()
+        total = weights.sum()
+        self.coverage = float((weights * unique["covered"]).sum() / total) if total > 0 else 0.0
+        self.queries = self._per_row()
+        self.evals = self._per_eval_row()
+
+    def _per_row(self) -> pd.DataFrame:
+        frame = self.traffic_frame_
+        codes = self.traffic_dedup_.codes
+        ok = codes >= 0
+        u = self.unique_
+        labels = self.clusters["label"].to_numpy(dtype=object)
+        eval_texts = np.asarray(self.eval_dedup_.texts, dtype=object)
+        out = frame.copy()
+
+        def spread(values: np.ndarray, fill: Any, dtype: Any = None) -> np.ndarray:
+            arr = np.full(len(frame), fill, dtype=dtype or values.dtype)
+            arr[ok] = values[codes[ok]]
+            return arr
+
+        cluster = spread(u["cluster"].to_numpy(), -1, np.int64)
+        out["cluster"] = cluster
+        out["cluster_label"] = np.where(ok, labels[np.maximum(cluster, 0)], None)
+        out["similarity"] = spread(u["similarity"].to_numpy(dtype=np.float64), np.nan)
+        out["nearest_eval"] = np.where(
+            ok, eval_texts[spread(u["nearest_eval"].to_numpy(), 0, np.int64)], None
+        )
+        out["covered"] = spread(u["covered"].to_numpy(), False, bool)
+        out["outlier"] = spread(u["outlier"].to_numpy(), False, bool)
+        return out
+
+    def _per_eval_row(self) -> pd.DataFrame:
+        frame = self.eval_frame_
+        codes = self.eval_dedup_.codes
+        ok = codes >= 0
+        labels = self.clusters["label"].to_numpy(dtype=object)
+        cluster = np.full(len(frame), -1, dtype=np.int64)
+        cluster[ok] = self.eval_labels_[codes[ok]]
+        out = frame.copy()
+        out["cluster"] = cluster
+        out["cluster_label"] = np.where(ok, labels[np.maximum(cluster, 0)], None)
+        return out
+
+    # ------------------------------------------------------------------ questions
+
+    @property
+    def uncovered_share(self) -> float:
+        """Traffic-weighted share of analyzed queries the eval set does not cover."""
+        return 1.0 - self.coverage
+
+    def gaps(self, n: int | None = 10) -> pd.DataFrame:
+        """Thin and uncovered clusters, ranked by the traffic they leave uncovered.
+
+        Adds ``uncovered_share`` (share of all traffic that is in this cluster and not
+        covered) to the cluster columns. ``n=None`` returns every gap.
+        """
+        if n is not None and (not isinstance(n, (int, np.integer)) or n < 0):
+            raise ValueError(f"n must be a non-negative integer or None, got {n!r}")
+        c = self.clusters
+        gaps = c[c["status"] != "covered"].copy()
+        gaps.insert(4, "uncovered_share", gaps["traffic_share"] * (1 - gaps["coverage"]))
+        gaps = gaps.sort_values(["uncovered_share", "cluster"], ascending=[False, True])
+        return gaps.head(n).reset_index(drop=True) if n is not None else gaps.reset_index(drop=True)
+
+    def overcovered(self, min_ratio: float = 3.0, alpha: float = 0.05) -> pd.DataFrame:
+        """Clusters where eval prompts pile up relative to their traffic (eval redundancy).
+
+        A cluster is listed when it holds at least ``min_ratio`` times the eval prompts a
+        traffic-proportional eval set would give it, at least 2 of them, and a Poisson test
+        says so at level ``alpha``. ``surplus_eval`` is how many prompts exceed that share.
+        """
+        c = self.clusters.copy()
+        expected = c["expected_eval"].to_numpy()
+        n_eval = c["n_eval"].to_numpy()
+        c["ratio"] = np.divide(n_eval, expected, out=np.full(len(c), np.inf), where=expected > 0)
+        c["p_over"] = stats.poisson.sf(n_eval - 1, expected)
+        c["surplus_eval"] = np.maximum(n_eval - np.ceil(expected), 0).astype(int)
+        keep = (c["ratio"] >= min_ratio) & (n_eval >= 2) & (c["p_over"] < alpha)
+        cols = [
+            "cluster",
+            "label",
+            "traffic_share",
+            "n_eval",
+            "expected_eval",
+            "ratio",
+            "surplus_eval",
+            "p_over",
+            "examples",
+        ]
+        out = c.loc[keep, cols].sort_values(["ratio", "cluster"], ascending=[False, True])
+        return out.reset_index(drop=True)
+
+    def with_evals(self, more_evals: Any, **read_options: Any) -> CoverageReport:
+        """Same map, coverage recomputed with ``more_evals`` added to the eval set.
+
+        ``more_evals`` takes anything :func:`evalcov.read_evals` reads (a list of str, a
+        DataFrame such as :meth:`suggest_additions` returns, a file). Each eval prompt keeps
+        standing for ``claim_k_`` traffic texts, so adding prompts never shrinks coverage.
+        """
+        from evalcov.analyzer import build_report
+        from evalcov.dedupe import dedupe
+        from evalcov.embedders import embed
+        from evalcov.ingest import read_evals
+
+        extra = read_evals(more_evals, **read_options)
+        frame = pd.concat(
+            [self.eval_frame_, extra.assign(id=extra["id"].astype(str))], ignore_index=True
+        )
+        de = dedupe(frame)
+        a = self.analyzer_
+        E = embed(de.texts, self.embedder_, cache=a.cache, show_progress=a.show_progress)
+        return build_report(
+            analyzer=a,
+            traffic_frame=self.traffic_frame_,
+            traffic_dedup=self.traffic_dedup_,
+            traffic_embeddings=self.traffic_embeddings_,
+            labels=self.unique_["cluster"].to_numpy(),
+            outlier=self.unique_["outlier"].to_numpy(),
+            eval_frame=frame,
+            eval_dedup=de,
+            eval_embeddings=E,
+            claim_k=self.claim_k_,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Headline numbers as a plain dict (what the HTML report and CLI print)."""
+        q = self.queries
+        status = self.clusters["status"].value_counts()
+        return {
+            "coverage": self.coverage,
+            "uncovered_share": self.uncovered_share,
+            "n_rows": int(len(q)),
+            "n_analyzed": int((~q["excluded"]).sum()),
+            "n_excluded": int(q["excluded"].sum()),
+            "excluded_reasons": {
+                str(k): int(v) for k, v in q.loc[q["excluded"], "reason"].value_counts().items()
+            },
+            "n_truncated": int(q["truncated"].sum()),
+            "n_unique": int(len(self.unique_)),
+            "traffic_weight": float(self.unique_["weight"].sum()),
+            "n_eval_rows": int(len(self.evals)),
+            "n_eval": int(len(self.eval_dedup_.texts)),
+            "n_eval_excluded": int(self.evals["excluded"].sum()),
+            "n_clusters": int(len(self.clusters)),
+            "n_covered": int(status.get("covered", 0)),
+            "n_thin": int(status.get("thin", 0)),
+            "n_uncovered": int(status.get("uncovered", 0)),
+            "n_gaps": int(status.get("thin", 0) + status.get("uncovered", 0)),
+            "n_outliers": int(self.unique_["outlier"].sum()),
+            "embedder": self.embedder_.name,
+            "claim_k": int(self.claim_k_),
+            "random_state": int(self.analyzer_.random_state),
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (
+            f"<CoverageReport coverage={s['coverage']:.1%} of {s['n_analyzed']} queries "
+            f"({s['n_unique']} distinct) by {s['n_eval']} eval prompts; {s['n_clusters']} "
+            f"clusters, {s['n_gaps']} gaps>"
+        )
+
+    def _repr_html_(self) -> str:
+        s = self.summary()
+        gaps = self.gaps(5)
+        rows = "".join(
+            "<tr><td>{}</td><td>{}</td><td>{:.1%}</td><td>{:.1%}</td><td>{}</td><td>{}</td></tr>".format(
+                int(r.cluster),
+                html.escape(str(r.label)),
+                r.traffic_share,
+                r.coverage,
+                html.escape(r.status),
+                html.escape(" | ".join(r.examples[:2])),
+            )
+            for r in gaps.itertuples()
+        )
+        return (
+            '<div class="evalcov-report"><p><b>Eval coverage: {:.1%}</b> of {} production queries '
+            "({} distinct) by {} eval prompts &middot; {} clusters, {} gaps ({} uncovered, {} thin)"
+            "{}</p><table><thead><tr><th>cluster</th><th>label</th><th>traffic</th>"
+            "<th>coverage</th><th>status</th><th>examples</th></tr></thead><tbody>{}</tbody>"
+            "</table></div>"
+        ).format(
+            s["coverage"],
+            s["n_analyzed"],
+            s["n_unique"],
+            s["n_eval"],
+            s["n_clusters"],
+            s["n_gaps"],
+            s["n_uncovered"],
+            s["n_thin"],
+            f" &middot; {s['n_excluded']} rows excluded" if s["n_excluded"] else "",
+            rows,
+        )
