@@ -125,7 +125,8 @@ class CoverageAnalyzer:
         unknown = set(read_options) - set(_READ_OPTIONS)
         if unknown:
             raise TypeError(
-                f"unexpected argument(s) {sorted(unknown)}; reader options are {list(_READ_OPTIONS)}"
+                f"unexpected argument(s) {sorted(unknown)}; "
+                f"reader options are {list(_READ_OPTIONS)}"
             )
         # A promptfoo variable names the eval prompt; id/weight/user are traffic columns.
         eval_options = {k: v for k, v in read_options.items() if k in ("prompt_var", "max_chars")}

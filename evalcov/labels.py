@@ -85,7 +85,7 @@ def label_clusters(
 ) -> list[str]:
     """A readable name per cluster: ``labeler(keywords, examples)`` or the keywords joined."""
     names = []
-    for c, (kw, ex) in enumerate(zip(keywords, examples)):
+    for c, (kw, ex) in enumerate(zip(keywords, examples, strict=True)):
         if labeler is not None:
             name = labeler(list(kw), list(ex))
             if not isinstance(name, str) or not name.strip():

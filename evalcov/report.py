@@ -200,6 +200,62 @@ class CoverageReport:
             claim_k=self.claim_k_,
         )
 
+    # ------------------------------------------------------- delegated to their modules
+
+    def drift(self, freq: Any = "W", **options: Any) -> Any:
+        """Coverage and cluster shares per time window; see :func:`evalcov.drift.compute_drift`."""
+        from evalcov.drift import compute_drift
+
+        return compute_drift(self, freq=freq, **options)
+
+    def assign(self, new_traffic: Any, **options: Any) -> Any:
+        """Place new traffic into this map's clusters; see :func:`evalcov.drift.assign_traffic`."""
+        from evalcov.drift import assign_traffic
+
+        return assign_traffic(self, new_traffic, **options)
+
+    def save(self, path: Any, **options: Any) -> Any:
+        """Save the fitted map and tables; see :func:`evalcov.persist.save`."""
+        from evalcov.persist import save
+
+        return save(self, path, **options)
+
+    def export_for_labeling(self, path: Any = None, **options: Any) -> pd.DataFrame:
+        """Pick gap queries for labelers; see :func:`evalcov.export.export_for_labeling`."""
+        from evalcov.export import export_for_labeling
+
+        return export_for_labeling(self, path, **options)
+
+    def suggest_additions(self, budget: int = 50, **options: Any) -> pd.DataFrame:
+        """Greedy eval-set additions; see :func:`evalcov.refresh.suggest_additions`."""
+        from evalcov.refresh import suggest_additions
+
+        return suggest_additions(self, budget=budget, **options)
+
+    def weighted_score(self, eval_results: Any, **options: Any) -> Any:
+        """Traffic-weighted eval score; see :func:`evalcov.refresh.weighted_score`."""
+        from evalcov.refresh import weighted_score
+
+        return weighted_score(self, eval_results, **options)
+
+    def plot_map(self, **options: Any) -> Any:
+        """2-D map of traffic and eval prompts; see :func:`evalcov.plots.plot_map`."""
+        from evalcov.plots import plot_map
+
+        return plot_map(self, **options)
+
+    def plot_gaps(self, **options: Any) -> Any:
+        """Clusters by traffic share and coverage; see :func:`evalcov.plots.plot_gaps`."""
+        from evalcov.plots import plot_gaps
+
+        return plot_gaps(self, **options)
+
+    def to_html(self, path: Any = None, **options: Any) -> str:
+        """Standalone offline HTML report; see :func:`evalcov.html_report.to_html`."""
+        from evalcov.html_report import to_html
+
+        return to_html(self, path, **options)
+
     def summary(self) -> dict[str, Any]:
         """Headline numbers as a plain dict (what the HTML report and CLI print)."""
         q = self.queries
