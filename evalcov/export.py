@@ -1,0 +1,431 @@
+"""Export gap queries for labelers: choose real uncovered queries, redact them, write a file.
+
+``export_for_labeling`` answers "which production queries should people label so the eval set
+covers what users ask?". It splits the batch across the report's gaps (thin and uncovered
+clusters) in proportion to the traffic each leaves uncovered, picks inside each gap among its
+uncovered distinct queries, redacts PII in one pass and writes CSV, JSONL, Parquet, Label
+Studio tasks or Argilla records atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from evalcov.selection import allocate, farthest_first, weighted_sample
+
+if TYPE_CHECKING:
+    from evalcov.report import CoverageReport
+
+__all__ = ["FORMATS", "STRATEGIES", "export_for_labeling", "query_id", "write_batch"]
+
+FORMATS = ("csv", "jsonl", "parquet", "label-studio", "argilla")
+STRATEGIES = ("diverse", "proportional", "random")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+def query_id(text: str) -> str:
+    """Stable id of a normalized query text: ``"q-"`` + the first 12 hex digits of its SHA-1.
+
+    The same text gets the same id in every export and in :func:`evalcov.refresh.suggest_additions`,
+    so labeled files can be joined back to traffic across runs.
+    """
+    return "q-" + hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+def export_for_labeling(
+    report: CoverageReport,
+    path: str | os.PathLike | None = None,
+    n: int = 200,
+    strategy: str = "diverse",
+    clusters: Sequence[int] | None = None,
+    redact: Any = True,
+    format: str | None = None,  # noqa: A002 - public keyword, mirrors pandas' writers
+    overwrite: bool = False,
+    min_users: int | None = None,
+    random_state: int | None = None,
+    min_per_gap: int = 1,
+) -> pd.DataFrame:
+    """Pick up to ``n`` real uncovered queries from the report's gaps for people to label.
+
+    Selection: the budget is split across the gaps (``report.gaps(n=None)``) in proportion to
+    the traffic each leaves uncovered, at least ``min_per_gap`` each (biggest gaps first when
+    the budget cannot give every gap its floor; largest-remainder rounding; a gap with fewer
+    candidates than its share hands the rest to the others). A gap's candidates are its
+    distinct queries that are not covered and have positive weight.
+
+    Parameters
+    ----------
+    report : CoverageReport
+    path : str or path-like, optional
+        File to write. None only returns the batch.
+    n : int, default=200
+        Most queries in the batch (fewer when the gaps hold fewer distinct candidates, or
+        ``"diverse"`` runs out of non-near-duplicates).
+    strategy : {"diverse", "proportional", "random"}, default="diverse"
+        ``"diverse"``: farthest-first (k-center) picks inside each gap, seeded by the query
+        nearest the gap's traffic-weighted centroid; a query with cosine >= 0.95 to one
+        already picked is skipped. Deterministic. ``"proportional"``: inside each gap, draw
+        without replacement with probability proportional to traffic weight. ``"random"``:
+        uniform over all candidates of the selected gaps, ignoring the split (a baseline).
+    clusters : sequence of int, optional
+        Only these cluster ids (each must be a gap: a covered cluster has nothing to label).
+    redact : bool, str, callable or Redactor, default=True
+        PII redaction of ``text``, ``nearest_eval`` and ``cluster_label``, in one call so a
+        value keeps one placeholder across the batch. False/None opts out; a name, callable
+        or object is passed to :func:`evalcov.redact.get_redactor`.
+    format : {"csv", "jsonl", "parquet", "label-studio", "argilla"}, optional
+        File format. Default: from the extension of ``path`` (.csv, .jsonl/.ndjson,
+        .parquet/.pq), else CSV. ``.json`` is ambiguous (Label Studio or Argilla) and must be
+        named explicitly. See :func:`write_batch` for each layout.
+    overwrite : bool, default=False
+        Replace an existing file; otherwise FileExistsError.
+    min_users : int, optional
+        Never export a cluster whose traffic comes from fewer than ``min_users`` distinct
+        users (k-anonymity at the cluster level; needs ``user=`` at ingestion). Skipped
+        clusters are listed in ``batch.attrs["skipped_clusters"]``.
+    random_state : int, optional
+        Seed of ``"proportional"`` and ``"random"``; default: the report's random_state.
+    min_per_gap : int, default=1
+        Floor of the budget split.
+
+    Returns
+    -------
+    DataFrame
+        The batch as written, one row per distinct query, grouped by gap (largest uncovered
+        traffic first) in pick order: ``id`` (:func:`query_id`), ``text``, ``cluster``,
+        ``cluster_label``, ``status`` (of the cluster), ``similarity`` (cosine to the nearest
+        eval prompt), ``nearest_eval``, ``count`` (input rows with this text), ``weight``,
+        ``n_users`` (when users are known), ``first_seen``/``last_seen`` (when times are
+        known; UTC), ``input_ids`` (list of the input rows' ``id``).
+    """
+    _check_int(n, "n", 0)
+    _check_int(min_per_gap, "min_per_gap", 0)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    fmt = _resolve_format(path, format)
+    from evalcov.redact import get_redactor
+
+    redactor = get_redactor(redact)
+    gaps = report.gaps(n=None)
+    skipped: list[int] = []
+    if clusters is not None:
+        gaps = _restrict(report, gaps, clusters)
+    if min_users is not None:
+        _check_int(min_users, "min_users", 1)
+        gaps, skipped = _apply_min_users(report, gaps, min_users)
+    seed = report.analyzer_.random_state if random_state is None else random_state
+    picks = _select(report, gaps, n, strategy, np.random.default_rng(seed), min_per_gap)
+    batch = _batch_frame(report, picks, redactor)
+    batch.attrs["skipped_clusters"] = skipped
+    if path is not None:
+        write_batch(batch, path, format=fmt, overwrite=overwrite)
+    return batch
+
+
+# ------------------------------------------------------------------------- selection
+
+
+def _check_int(value: Any, name: str, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _restrict(report: CoverageReport, gaps: pd.DataFrame, clusters: Sequence[int]) -> pd.DataFrame:
+    if isinstance(clusters, (int, np.integer)):
+        clusters = [int(clusters)]
+    wanted = list(dict.fromkeys(int(c) for c in clusters))
+    known = set(report.clusters["cluster"].tolist())
+    unknown = [c for c in wanted if c not in known]
+    if unknown:
+        raise ValueError(
+            f"clusters: unknown cluster id(s) {unknown}; the report has clusters "
+            f"0..{len(known) - 1}"
+        )
+    not_gaps = [c for c in wanted if c not in set(gaps["cluster"].tolist())]
+    if not_gaps:
+        raise ValueError(
+            f"clusters: {not_gaps} are covered, so they hold no uncovered query to label; "
+            f"pick gap clusters from report.gaps(n=None)"
+        )
+    return gaps[gaps["cluster"].isin(wanted)].reset_index(drop=True)
+
+
+def _apply_min_users(
+    report: CoverageReport, gaps: pd.DataFrame, min_users: int
+) -> tuple[pd.DataFrame, list[int]]:
+    q = report.queries
+    if "user" not in q.columns:
+        raise ValueError(
+            "min_users needs to know who sent each query: pass user=<column> to analyze(); "
+            "the report has no 'user' column"
+        )
+    kept = q[~q["excluded"] & q["user"].notna()]
+    users = kept.groupby("cluster")["user"].nunique()
+    n_users = gaps["cluster"].map(users).fillna(0).astype(int)
+    keep = n_users >= min_users
+    return gaps[keep].reset_index(drop=True), gaps.loc[~keep, "cluster"].astype(int).tolist()
+
+
+def _select(
+    report: CoverageReport,
+    gaps: pd.DataFrame,
+    n: int,
+    strategy: str,
+    rng: np.random.Generator,
+    min_per_gap: int,
+) -> np.ndarray:
+    """Rows of ``report.unique_`` to export, grouped by gap in pick order."""
+    u = report.unique_
+    candidate = ~u["covered"].to_numpy(dtype=bool) & (u["weight"].to_numpy() > 0)
+    labels = u["cluster"].to_numpy()
+    weights = u["weight"].to_numpy(dtype=np.float64)
+    pools = [np.flatnonzero(candidate & (labels == c)) for c in gaps["cluster"]]
+    if strategy == "random":
+        pool = np.concatenate(pools) if pools else np.zeros(0, dtype=np.int64)
+        take = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
+        chosen = pool[np.sort(take)]
+        # Grouped by gap like the other strategies, so files read the same way.
+        order = {c: i for i, c in enumerate(gaps["cluster"])}
+        return chosen[np.argsort([order[c] for c in labels[chosen]], kind="stable")]
+    capacity = np.array([len(p) for p in pools], dtype=np.int64)
+    quota = allocate(n, gaps["uncovered_share"].to_numpy(), capacity, min_per_gap)
+    X = report.traffic_embeddings_
+    out: list[np.ndarray] = []
+    for pool, k in zip(pools, quota, strict=True):
+        if k == 0:
+            continue
+        if strategy == "diverse":
+            picked = X[np.concatenate(out)] if out else None
+            rows = pool[farthest_first(X[pool], k, weights[pool], picked)]
+        else:
+            rows = pool[weighted_sample(weights[pool], k, rng)]
+        out.append(rows)
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def _batch_frame(report: CoverageReport, rows: np.ndarray, redactor: Any) -> pd.DataFrame:
+    u = report.unique_.iloc[rows]
+    clusters = report.clusters.set_index("cluster")
+    eval_texts = np.asarray(report.eval_dedup_.texts, dtype=object)
+    q = report.queries
+    texts = u["text"].tolist()
+    labels = clusters.loc[u["cluster"], "label"].astype(str).tolist()
+    nearest = eval_texts[u["nearest_eval"].to_numpy()].tolist()
+    redacted = redactor.redact(texts + nearest + labels) if len(rows) else []
+    m = len(rows)
+    batch = pd.DataFrame(
+        {
+            "id": [query_id(t) for t in texts],
+            "text": redacted[:m],
+            "cluster": u["cluster"].to_numpy(dtype=np.int64),
+            "cluster_label": redacted[2 * m :],
+            "status": clusters.loc[u["cluster"], "status"].tolist(),
+            "similarity": u["similarity"].to_numpy(dtype=np.float64),
+            "nearest_eval": redacted[m : 2 * m],
+            "count": u["count"].to_numpy(dtype=np.int64),
+            "weight": u["weight"].to_numpy(dtype=np.float64),
+        }
+    )
+    input_rows = [report.traffic_dedup_.rows_of(int(i)) for i in rows]
+    if "user" in q.columns:
+        user = q["user"].to_numpy(dtype=object)
+        batch["n_users"] = [int(pd.Series(user[r]).nunique()) for r in input_rows]
+    if "time" in q.columns:
+        time = q["time"]
+        batch["first_seen"] = pd.Series([time.iloc[r].min() for r in input_rows], dtype=time.dtype)
+        batch["last_seen"] = pd.Series([time.iloc[r].max() for r in input_rows], dtype=time.dtype)
+    ids = q["id"].to_numpy(dtype=object)
+    batch["input_ids"] = [[str(v) for v in ids[r]] for r in input_rows]
+    return batch
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _resolve_format(path: Any, fmt: str | None) -> str:
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+        return fmt
+    if path is None:
+        return "csv"
+    suffix = Path(os.fspath(path)).suffix.lower()
+    if suffix == ".json":
+        raise ValueError(
+            f"format: {os.fspath(path)!r} ends in .json, which could be Label Studio tasks or "
+            "Argilla records; pass format='label-studio' or format='argilla'"
+        )
+    return _EXTENSIONS.get(suffix, "csv")
+
+
+def write_batch(
+    batch: pd.DataFrame,
+    path: str | os.PathLike,
+    format: str = "csv",  # noqa: A002 - public keyword, mirrors pandas' writers
+    overwrite: bool = False,
+) -> Path:
+    """Write a labeling batch atomically: a temporary file in the same folder, then a rename.
+
+    An interrupted write leaves neither a partial target nor the temporary file.
+
+    Layouts (UTF-8 everywhere):
+
+    - ``"csv"``: one row per query, RFC 4180 quoting (commas, quotes and newlines survive),
+      ``input_ids`` as a JSON list string, times as ISO 8601.
+    - ``"jsonl"``: one JSON object per line with the batch columns; ``input_ids`` a list.
+    - ``"parquet"``: the frame as is (``input_ids`` a list column).
+    - ``"label-studio"``: a JSON list of tasks ``{"data": {...}, "meta": {...}}`` importable
+      as is (Label Studio's basic JSON task format). ``data`` holds ``text`` (use
+      ``<Text name="text" value="$text"/>`` in the labeling config) and the scalar columns
+      (``query_id``, ``cluster``, ``cluster_label``, ``status``, ``similarity``,
+      ``nearest_eval``, ``count``, ``weight``, ...); ``meta`` holds ``query_id`` and
+      ``input_ids``. The task-level ``id`` is reserved by Label Studio and left unset.
+    - ``"argilla"``: a JSON list of Argilla 2.x records ``{"id", "fields", "metadata"}``:
+      ``fields`` holds ``text`` and ``nearest_eval`` (define them as ``rg.TextField`` in
+      the dataset settings), ``metadata`` the other columns; load with
+      ``[rg.Record(**r) for r in json.load(f)]`` and ``dataset.records.log(...)``.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False.
+    FileNotFoundError
+        The folder of ``path`` does not exist.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    path = Path(os.fspath(path))
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"path: folder {str(folder)!r} does not exist")
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"path: {str(path)!r} already exists; pass overwrite=True to replace it"
+        )
+    writer = _WRITERS[format]
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer(batch, f)
+            f.flush()
+            os.fsync(f.fileno())
+        _publish(tmp, path, overwrite)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _publish(tmp: str, path: Path, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    # A hard link fails if the target appeared meanwhile, so a concurrent writer is never
+    # clobbered; filesystems without hard links fall back to the checked rename.
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise FileExistsError(
+            f"path: {str(path)!r} already exists; pass overwrite=True to replace it"
+        ) from None
+    except OSError:
+        if path.exists():
+            raise FileExistsError(
+                f"path: {str(path)!r} already exists; pass overwrite=True to replace it"
+            ) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in value]
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def _records(batch: pd.DataFrame) -> list[dict[str, Any]]:
+    cols = list(batch.columns)
+    return [
+        {c: _jsonable(v) for c, v in zip(cols, row, strict=True)}
+        for row in batch.itertuples(index=False, name=None)
+    ]
+
+
+def _dump_json(obj: Any, f: Any) -> None:
+    f.write(json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8"))
+
+
+def _write_csv(batch: pd.DataFrame, f: Any) -> None:
+    out = batch.copy()
+    if "input_ids" in out.columns:
+        out["input_ids"] = [json.dumps(list(v), ensure_ascii=False) for v in out["input_ids"]]
+    for c in ("first_seen", "last_seen"):
+        if c in out.columns:
+            out[c] = [_jsonable(v) for v in out[c]]
+    f.write(out.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+
+
+def _write_jsonl(batch: pd.DataFrame, f: Any) -> None:
+    for record in _records(batch):
+        f.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+
+
+def _write_parquet(batch: pd.DataFrame, f: Any) -> None:
+    batch.to_parquet(f, index=False)
+
+
+def _write_label_studio(batch: pd.DataFrame, f: Any) -> None:
+    tasks = []
+    for r in _records(batch):
+        input_ids = r.pop("input_ids", [])
+        qid = r.pop("id")
+        data = {"text": r.pop("text"), "query_id": qid, **r}
+        tasks.append({"data": data, "meta": {"query_id": qid, "input_ids": input_ids}})
+    _dump_json(tasks, f)
+
+
+def _write_argilla(batch: pd.DataFrame, f: Any) -> None:
+    records = []
+    for r in _records(batch):
+        record_id = r.pop("id")
+        fields = {"text": r.pop("text"), "nearest_eval": r.pop("nearest_eval")}
+        records.append({"id": record_id, "fields": fields, "metadata": r})
+    _dump_json(records, f)
+
+
+_WRITERS: dict[str, Callable[[pd.DataFrame, Any], None]] = {
+    "csv": _write_csv,
+    "jsonl": _write_jsonl,
+    "parquet": _write_parquet,
+    "label-studio": _write_label_studio,
+    "argilla": _write_argilla,
+}
