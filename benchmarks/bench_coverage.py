@@ -97,7 +97,7 @@ def run_evalcov(texts, vectors, name, traffic_text, eval_text, seed) -> Verdict:
     return Verdict(
         uncovered=~covered,
         coverage=float(report.coverage),
-        clusters=queries["cluster"].to_numpy(),
+        clusters=queries["cluster"].fillna(-1).to_numpy(),
     )
 
 
