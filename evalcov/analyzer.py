@@ -40,7 +40,7 @@ class CoverageAnalyzer:
         Names clusters; default joins the top c-TF-IDF keywords.
     min_cluster_size : int, optional
         Smallest cluster, in distinct texts (default grows with the sqrt of the sample).
-    reach : float, default=1.5
+    reach : float, default=1.0
         How many traffic texts one eval prompt stands for, as a multiple of the base rate
         ``n_traffic_unique / n_eval``.
     covered_share, thin_share : float, default=0.5 and 0.2
@@ -70,7 +70,7 @@ class CoverageAnalyzer:
         clusterer: Any = "hdbscan",
         labeler: Any = None,
         min_cluster_size: int | None = None,
-        reach: float = 1.5,
+        reach: float = 1.0,
         covered_share: float = 0.5,
         thin_share: float = 0.2,
         max_fit: int = 20000,
@@ -185,10 +185,10 @@ def build_report(
     sim, nearest = nearest_eval(U, E)
     radii = claim_radii(E, U, claim_k)
     claimed = claimed_mask(U, E, radii)
-    covered, claimed_share, status = covered_from_claims(
-        claimed, labels, dt.weights, analyzer.covered_share, analyzer.thin_share
-    )
     eval_labels = analyzer.map_.assign(E).labels
+    covered, claimed_share, status = covered_from_claims(
+        claimed, labels, dt.weights, eval_labels, analyzer.covered_share, analyzer.thin_share
+    )
     clusters = cluster_coverage(
         labels, dt.weights, covered, claimed_share, status, eval_labels, dt.counts
     )

@@ -11,9 +11,8 @@ The method, in three steps:
    model. A query is *claimed* when it lies within the claim radius of at least one eval
    prompt (the similarity of that prompt's k-th nearest traffic text).
 3. **Clusters pool the evidence**: a single query's claim is noisy; a cluster's claimed
-   traffic share is not. A cluster whose claimed share reaches ``covered_share`` is covered
-   (all its queries count as covered), one at or above ``thin_share`` is thin (only its
-   claimed queries count), below that it is uncovered.
+   traffic share is not. See :func:`covered_from_claims` for the rule: covered clusters count
+   all their queries as covered, thin ones only their claimed queries, uncovered ones none.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ __all__ = [
     "claimed_mask",
     "cluster_coverage",
     "covered_from_claims",
+    "eval_counts",
     "nearest_eval",
 ]
 
@@ -93,10 +93,19 @@ def covered_from_claims(
     claimed: np.ndarray,
     labels: np.ndarray,
     weights: np.ndarray,
+    eval_labels: np.ndarray,
     covered_share: float,
     thin_share: float,
+    alpha: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Turn per-query claims into per-query coverage through the clusters.
+
+    A cluster is **covered** when its claimed traffic share reaches ``covered_share``, or when
+    it holds at least two eval prompts and not significantly fewer than its traffic share
+    predicts (``p_under >= alpha``): prompts that sit in the cluster but bunch together claim
+    little of it, yet the topic is tested. It is **thin** when its claimed share reaches
+    ``thin_share`` or it holds any eval prompt, **uncovered** otherwise. Queries in covered
+    clusters are covered; in thin clusters only the claimed ones are.
 
     Parameters
     ----------
@@ -105,8 +114,12 @@ def covered_from_claims(
         Cluster of each query, 0..n_clusters-1.
     weights : ndarray of shape (n,)
         Traffic weight of each query.
+    eval_labels : ndarray of shape (n_eval,), int
+        Cluster of each eval prompt.
     covered_share, thin_share : float
         Claimed traffic share at which a cluster counts as covered, and as thin.
+    alpha : float, default=0.05
+        Level of the under-representation test.
 
     Returns
     -------
@@ -120,11 +133,27 @@ def covered_from_claims(
     total = np.bincount(labels, weights=weights, minlength=n_clusters)
     got = np.bincount(labels, weights=weights * claimed, minlength=n_clusters)
     share = np.divide(got, total, out=np.zeros(n_clusters), where=total > 0)
+    n_eval, _, p_under = eval_counts(eval_labels, total)
+    tested = (n_eval >= 2) & (p_under >= alpha)
     status = np.where(
-        share >= covered_share, "covered", np.where(share >= thin_share, "thin", "uncovered")
+        (share >= covered_share) | tested,
+        "covered",
+        np.where((share >= thin_share) | (n_eval >= 1), "thin", "uncovered"),
     ).astype(object)
     covered = np.where(status[labels] == "covered", True, claimed & (status[labels] == "thin"))
     return covered.astype(bool), share, status
+
+
+def eval_counts(
+    eval_labels: np.ndarray, traffic: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eval prompts per cluster, the count a traffic-proportional eval set would give, and the
+    Poisson probability of seeing that few (small: the cluster is under-represented)."""
+    valid = eval_labels[eval_labels >= 0]
+    n_eval = np.bincount(valid, minlength=len(traffic))
+    total = traffic.sum()
+    expected = len(valid) * (traffic / total if total > 0 else np.zeros(len(traffic)))
+    return n_eval, expected, stats.poisson.cdf(n_eval, expected)
 
 
 def cluster_coverage(
@@ -153,10 +182,7 @@ def cluster_coverage(
     coverage = np.divide(cov_w, traffic, out=np.zeros(n_clusters), where=traffic > 0)
     n_unique = np.bincount(labels, minlength=n_clusters)
     n_rows = np.bincount(labels, weights=counts, minlength=n_clusters).astype(np.int64)
-    valid = eval_labels[eval_labels >= 0]
-    n_eval = np.bincount(valid, minlength=n_clusters)
-    expected = len(valid) * share
-    p_under = stats.poisson.cdf(n_eval, expected)
+    n_eval, expected, p_under = eval_counts(eval_labels, traffic)
     low, high = _wilson(claimed_share, n_unique)
     return pd.DataFrame(
         {
