@@ -1,4 +1,4 @@
-"""Labeling export: selection rules, redaction, k-anonymity and every file format, on a real report."""
+"""Labeling export: selection, redaction, k-anonymity and every file format, on a real report."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ EMAIL_ROW = 0
 
 
 @pytest.fixture(scope="module")
-def report(clinc):
+def report(clinc, tmp_path_factory):
     """480 CLINC150 queries of 12 intents, 4 of them without any eval prompt."""
     rows = pd.DataFrame(clinc["train"], columns=["text", "intent"])
     rows = rows[rows["intent"].isin(INTENTS)]
@@ -37,15 +37,18 @@ def report(clinc):
     )
     assert traffic.loc[EMAIL_ROW, "intent"] in HELD_OUT
     traffic.loc[EMAIL_ROW, "text"] += " email me at bob@example.com"
+    # Module fixtures run before conftest's per-test cache fixture: point at the same cache.
     # A PCA reducer instead of UMAP keeps the fixture fast; embeddings are the real model's.
-    return analyze(
-        traffic,
-        evals[["text"]],
-        text="text",
-        user="user",
-        time="time",
-        reducer=PCA(10, random_state=0),
-    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVALCOV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+        return analyze(
+            traffic,
+            evals[["text"]],
+            text="text",
+            user="user",
+            time="time",
+            reducer=PCA(10, random_state=0),
+        )
 
 
 # ---------------------------------------------------------------- selection rules
