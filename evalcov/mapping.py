@@ -97,12 +97,35 @@ class TrafficMap:
         X = np.asarray(X, dtype=np.float32)
         n = len(X)
         weights = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+        fit_index = self.sample_index(n)
+        self.fit_sample(X[fit_index], n)
+        all_labels = np.empty(n, dtype=np.int64)
+        all_labels[fit_index] = self.fit_labels_
+        rest = np.setdiff1d(np.arange(n), fit_index)
+        if len(rest):
+            all_labels[rest] = self.assign(X[rest]).labels
+        traffic = np.bincount(all_labels, weights=weights, minlength=self.n_clusters_)
+        self.labels_ = self.order_clusters(traffic)[all_labels]
+        return self
+
+    def sample_index(self, n: int) -> np.ndarray:
+        """Sorted rows of an n-row matrix that the reducer and clusterer are fitted on."""
+        return _sample(n, self.max_fit, np.random.default_rng(self.random_state))
+
+    def fit_sample(self, Xf: np.ndarray, n: int) -> TrafficMap:
+        """Fit on the sample rows ``X[sample_index(n)]`` alone, for when X is too big to hold.
+
+        :meth:`fit` is this, then :meth:`assign` for the other rows, then
+        :meth:`order_clusters` with every row's traffic; until that last call, cluster ids
+        are in the clusterer's order.
+        """
+        Xf = np.asarray(Xf, dtype=np.float32)
         rng = np.random.default_rng(self.random_state)
-        if n > self.max_fit:
-            fit_index = np.sort(rng.choice(n, self.max_fit, replace=False))
-        else:
-            fit_index = np.arange(n)
-        Xf = X[fit_index]
+        fit_index = _sample(n, self.max_fit, rng)
+        if len(fit_index) != len(Xf):
+            raise ValueError(
+                f"Xf has {len(Xf)} rows, but the sample of {n} rows has {len(fit_index)}"
+            )
         raw = self._cluster(Xf)
         outlier = raw < 0
         if outlier.all():
@@ -118,19 +141,19 @@ class TrafficMap:
         self.fit_labels_ = labels
         self.n_clusters_ = int(labels.max()) + 1
         self.novelty_threshold_ = _novelty_threshold(Xf, rng)
-        all_labels = np.empty(n, dtype=np.int64)
-        all_labels[fit_index] = labels
-        rest = np.setdiff1d(np.arange(n), fit_index)
-        if len(rest):
-            all_labels[rest] = self.assign(X[rest]).labels
-        # Cluster 0 carries the most traffic: ids read as a ranking and stay stable per seed.
-        traffic = np.bincount(all_labels, weights=weights, minlength=self.n_clusters_)
-        order = np.lexsort((np.arange(self.n_clusters_), -traffic))
+        return self
+
+    def order_clusters(self, traffic: np.ndarray) -> np.ndarray:
+        """Renumber clusters by descending traffic (ties: lower id first); return old -> new.
+
+        Cluster 0 carries the most traffic: ids read as a ranking and stay stable per seed.
+        """
+        self._check_fitted()
+        order = np.lexsort((np.arange(self.n_clusters_), -np.asarray(traffic, dtype=float)))
         remap = np.empty_like(order)
         remap[order] = np.arange(len(order))
-        self.fit_labels_ = remap[labels]
-        self.labels_ = remap[all_labels]
-        return self
+        self.fit_labels_ = remap[self.fit_labels_]
+        return remap
 
     def assign(self, X: np.ndarray) -> Assignment:
         """Place new embeddings (n, dim) into the fitted clusters."""
@@ -232,6 +255,12 @@ class TrafficMap:
         m.n_clusters_ = int(m.fit_labels_.max()) + 1
         m.novelty_threshold_ = float(state["novelty_threshold"])
         return m
+
+
+def _sample(n: int, max_fit: int, rng: np.random.Generator) -> np.ndarray:
+    if n > max_fit:
+        return np.sort(rng.choice(n, max_fit, replace=False))
+    return np.arange(n)
 
 
 def _vote(
