@@ -64,7 +64,7 @@ class Verdict:
     clusters: np.ndarray | None = None
 
 
-def _analyze():
+def _analyze() -> tuple[Callable | None, str | None]:
     try:
         from evalcov import analyze
     except ImportError as error:
@@ -80,7 +80,15 @@ def _verdict_from_flags(uncovered: np.ndarray, clusters: np.ndarray | None = Non
     return Verdict(uncovered=uncovered, coverage=float(1.0 - uncovered.mean()), clusters=clusters)
 
 
-def run_evalcov(texts, vectors, name, traffic_text, eval_text, seed) -> Verdict:
+def run_evalcov(
+    texts: list[str],
+    vectors: np.ndarray,
+    name: str,
+    traffic_text: list[str],
+    eval_text: list[str],
+    seed: int,
+) -> Verdict:
+    """evalcov.analyze on a precomputed table (``texts`` -> ``vectors`` rows) of one model."""
     from evalcov import Precomputed, analyze
 
     report = analyze(
