@@ -156,15 +156,20 @@ def test_embedder_mismatch_and_custom_embedder(scenario, tmp_path):
     with pytest.raises(ValueError, match="embedder mismatch"):
         load(scenario.path, embedder=other)
     # A map saved with a custom embedder cannot be re-created by name: the user passes it.
-    texts = list(scenario.report.unique_["text"]) + list(scenario.report.eval_dedup_.texts)
-    custom = evalcov.Precomputed(
-        texts,
-        np.vstack([scenario.report.traffic_embeddings_, scenario.report.eval_embeddings_]),
-        name="my-vectors",
-    )
-    report = evalcov.analyze(scenario.old, scenario.evals, text="text", embedder=custom)
-    path = report.save(tmp_path / "custom.zip")
+    path = tmp_path / "custom.zip"
+    with zipfile.ZipFile(scenario.path) as src, zipfile.ZipFile(path, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name == "meta.json":
+                meta = {**json.loads(data), "embedder": "my-vectors", "embedder_spec": None}
+                data = json.dumps(meta).encode()
+            dst.writestr(name, data)
     with pytest.raises(ValueError, match="pass it again: evalcov.load"):
         load(path).assign(scenario.old["text"][:5].tolist())
+    report = scenario.report
+    texts = list(report.unique_["text"]) + list(report.eval_dedup_.texts)
+    custom = evalcov.Precomputed(
+        texts, np.vstack([report.traffic_embeddings_, report.eval_embeddings_]), name="my-vectors"
+    )
     again = load(path, embedder=custom).assign(scenario.old, text="text")
     np.testing.assert_array_equal(again.queries["cluster"], report.queries["cluster"])
