@@ -10,6 +10,7 @@ from evalcov.dedupe import Deduped, dedupe
 from evalcov.embedders import Embedder, Precomputed, embed, get_embedder
 from evalcov.ingest import normalize_text, read_evals, read_traffic
 from evalcov.mapping import TrafficMap
+from evalcov.persist import load
 from evalcov.redact import redact
 from evalcov.report import CoverageReport
 
@@ -26,6 +27,7 @@ __all__ = [
     "dedupe",
     "embed",
     "get_embedder",
+    "load",
     "normalize_text",
     "read_evals",
     "read_traffic",
