@@ -246,8 +246,10 @@ def analyze(
 
     Parameters
     ----------
-    traffic : DataFrame, list of str, path or glob
-        Production queries; anything :func:`evalcov.read_traffic` reads.
+    traffic : DataFrame, list of str, path, glob or dask DataFrame
+        Production queries; anything :func:`evalcov.read_traffic` reads. A
+        ``dask.dataframe.DataFrame`` is analyzed on the Dask cluster by
+        :func:`evalcov.distributed.analyze_dask`.
     evals : DataFrame, list of str, path or glob
         Eval prompts; anything :func:`evalcov.read_evals` reads (promptfoo YAML included).
     text, time : str, optional
@@ -264,6 +266,10 @@ def analyze(
     -------
     CoverageReport
     """
+    if type(traffic).__module__.startswith("dask."):
+        from evalcov.distributed import analyze_dask
+
+        return analyze_dask(traffic, evals, text, time, embedder, random_state, **options)
     read_keys = set(_READ_OPTIONS) | {"eval_text"}
     read = {k: v for k, v in options.items() if k in read_keys}
     params = {k: v for k, v in options.items() if k not in read_keys}
