@@ -34,6 +34,7 @@ CLUSTER_COLORS = (
 )  # fmt: skip
 N_COLORED = len(CLUSTER_COLORS)
 N_ANNOTATED = 10
+MAX_MARKER = 24
 _BLOCK = 2048
 _HOVER_CHARS = 160
 
@@ -194,7 +195,7 @@ def shorten(text: str, n: int) -> str:
 
 def _marker_size(weight: np.ndarray) -> np.ndarray:
     # Area grows with traffic, capped so one very frequent query cannot hide its neighbours.
-    return np.clip(4 + 2.5 * np.sqrt(weight), 5, 22)
+    return np.clip(4 + 3 * np.sqrt(weight), 6, MAX_MARKER)
 
 
 def plot_map(
@@ -438,9 +439,14 @@ def plot_gaps(report: CoverageReport, top: int = 25) -> go.Figure:
     fig.update_layout(
         template=TEMPLATE,
         title=f"Clusters by share of traffic (top {len(c)} by uncovered traffic)",
-        height=140 + 26 * len(c),
+        height=170 + 26 * len(c),
         barmode="overlay",
-        xaxis={"title": "share of traffic", "tickformat": ".0%", "rangemode": "tozero"},
+        xaxis={
+            "title": "share of traffic",
+            # Whole percents repeat ("1%, 1%, 2%") when the largest share is a few percent.
+            "tickformat": ".0%" if c["traffic_share"].max() >= 0.1 else ".1%",
+            "rangemode": "tozero",
+        },
         yaxis={
             "title": None,
             "categoryorder": "array",
@@ -448,8 +454,15 @@ def plot_gaps(report: CoverageReport, top: int = 25) -> go.Figure:
             "autorange": "reversed",
             "automargin": True,
         },
-        legend={"title": {"text": "status"}, "traceorder": "normal"},
-        margin={"l": 10, "r": 90, "t": 60, "b": 50},
+        legend={
+            "title": {"text": "status"},
+            "orientation": "h",
+            "x": 1,
+            "xanchor": "right",
+            "y": 1.0,
+            "yanchor": "bottom",
+        },
+        margin={"l": 10, "r": 90, "t": 90, "b": 50},
     )
     return fig
 
