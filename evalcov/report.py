@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -295,34 +294,6 @@ class CoverageReport:
         )
 
     def _repr_html_(self) -> str:
-        s = self.summary()
-        gaps = self.gaps(5)
-        rows = "".join(
-            "<tr><td>{}</td><td>{}</td><td>{:.1%}</td><td>{:.1%}</td><td>{}</td><td>{}</td></tr>".format(
-                int(r.cluster),
-                html.escape(str(r.label)),
-                r.traffic_share,
-                r.coverage,
-                html.escape(r.status),
-                html.escape(" | ".join(r.examples[:2])),
-            )
-            for r in gaps.itertuples()
-        )
-        return (
-            '<div class="evalcov-report"><p><b>Eval coverage: {:.1%}</b> of {} production queries '
-            "({} distinct) by {} eval prompts &middot; {} clusters, {} gaps ({} uncovered, {} thin)"
-            "{}</p><table><thead><tr><th>cluster</th><th>label</th><th>traffic</th>"
-            "<th>coverage</th><th>status</th><th>examples</th></tr></thead><tbody>{}</tbody>"
-            "</table></div>"
-        ).format(
-            s["coverage"],
-            s["n_analyzed"],
-            s["n_unique"],
-            s["n_eval"],
-            s["n_clusters"],
-            s["n_gaps"],
-            s["n_uncovered"],
-            s["n_thin"],
-            f" &middot; {s['n_excluded']} rows excluded" if s["n_excluded"] else "",
-            rows,
-        )
+        from evalcov.html_report import report_html_fragment
+
+        return report_html_fragment(self)
