@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
-from evalcov.coverage import claim_radii, covered_from_claims
+from evalcov.coverage import covered_from_claims
 
 if TYPE_CHECKING:
     from evalcov.report import CoverageReport
@@ -45,7 +45,7 @@ _FALSE = {"false", "fail", "failed", "no", "0"}
 def suggest_additions(
     report: CoverageReport,
     budget: int = 50,
-    candidates_per_gap: int | None = 100,
+    candidates_per_gap: int | None = 30,
     skip_pii: bool = True,
 ) -> pd.DataFrame:
     """Greedy eval-set additions: real traffic queries that cover the most uncovered traffic.
@@ -65,7 +65,7 @@ def suggest_additions(
     report : CoverageReport
     budget : int, default=50
         Most prompts to suggest.
-    candidates_per_gap : int or None, default=100
+    candidates_per_gap : int or None, default=30
         Candidates per gap cluster: its uncovered distinct queries nearest the gap's
         traffic-weighted centroid. None considers every uncovered query of every gap.
     skip_pii : bool, default=True
@@ -120,7 +120,9 @@ def suggest_additions(
     T = np.bincount(labels, weights=w, minlength=n_clusters)
     claimed = u["claimed"].to_numpy(dtype=bool).copy()
     eval_labels = np.asarray(report.eval_labels_, dtype=np.int64)
-    home = report.map_.assign(U[cand]).labels  # the cluster each candidate would count in
+    # Scoring takes a candidate's prompt to count in its own cluster; the curve below uses the
+    # map's assignment, as with_evals does (they differ only for queries at a cluster border).
+    home = labels[cand]
     coverage = report.coverage
     available = np.ones(m, dtype=bool)
     picks: list[int] = []
@@ -148,7 +150,7 @@ def suggest_additions(
             break
         available[best] = False
         claimed[A.indices[A.indptr[best] : A.indptr[best + 1]]] = True
-        eval_labels = np.append(eval_labels, home[best])
+        eval_labels = np.append(eval_labels, report.map_.assign(U[cand[best]][None]).labels)
         # The curve applies the engine's own rule to the updated claims and prompt counts.
         covered = covered_from_claims(claimed, labels, w, eval_labels, cs, ts)[0]
         new = float((w * covered).sum() / total)
@@ -222,17 +224,23 @@ def _candidates(report: CoverageReport, per_gap: int | None) -> np.ndarray:
 
 
 def _claims(U: np.ndarray, cand: np.ndarray, k: int) -> sparse.csr_matrix:
-    """(n_candidates, n_traffic) boolean matrix: traffic each candidate would claim."""
-    C = U[cand]
-    radii = claim_radii(C, U, k)
+    """(n_candidates, n_traffic) 0/1 matrix: the traffic each candidate would claim.
+
+    One pass per block of candidates: the k-th largest similarity is the claim radius, and
+    everything at or above it is claimed (ties included, as in the engine).
+    """
+    k = int(min(max(k, 1), len(U)))
+    # Blocks of ~16M similarities: large enough for fast matrix products, small in memory.
+    step = max(1, 2**24 // max(len(U), 1))
     rows, cols = [], []
-    for start in range(0, len(U), _BLOCK):
-        hit = (U[start : start + _BLOCK] @ C.T) >= radii[None, :]
-        t, q = np.nonzero(hit)
-        rows.append(q)
-        cols.append(t + start)
+    for start in range(0, len(cand), step):
+        S = U[cand[start : start + step]] @ U.T
+        radii = -np.partition(-S, k - 1, axis=1)[:, k - 1]
+        q, t = np.nonzero(S >= radii[:, None])
+        rows.append(q + start)
+        cols.append(t)
     r, c = np.concatenate(rows), np.concatenate(cols)
-    return sparse.csr_matrix((np.ones(len(r), dtype=np.float64), (r, c)), shape=(len(cand), len(U)))
+    return sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(len(cand), len(U)))
 
 
 # ---------------------------------------------------------------------- weighted_score
