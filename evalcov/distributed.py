@@ -244,7 +244,8 @@ def analyze_dask(
     if n == 0:
         raise ValueError("no traffic row has text to analyze (every row is excluded)")
 
-    emb = dask.delayed(analyzer.embedder_, pure=True)
+    # A built-in travels by name and is loaded once per worker process, not pickled with it.
+    emb = embedder if isinstance(embedder, str) else dask.delayed(analyzer.embedder_, pure=True)
     vectors = [
         dask.delayed(_embed_part)(p, emb, analyzer.cache)
         for p in parts  # one embedding pass, kept on the workers
