@@ -1,0 +1,108 @@
+"""One machine at scale: a map fitted on a sample agrees with the full fit, assignment does not
+depend on how traffic is batched, and fit's split into sample/assign/order is exact.
+
+Real CLINC150 queries embedded with the real default model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+import evalcov
+from evalcov.mapping import TrafficMap
+
+# Far-apart intents: the map should find the same groups whichever subset it is fitted on.
+INTENTS = ["translate", "weather", "book_flight", "pin_change", "alarm", "recipe"]
+COVERED = INTENTS[:4]
+
+
+@pytest.fixture(scope="module")
+def data(clinc):
+    by_intent: dict[str, list[str]] = {}
+    for text, intent in clinc["train"]:
+        by_intent.setdefault(intent, []).append(text)
+    texts = [t for intent in INTENTS for t in by_intent[intent][:80]]
+    rng = np.random.default_rng(0)
+    # ~40% distinct rows, as in production logs: popular texts repeat.
+    repeats = rng.choice(len(texts), size=int(len(texts) * 1.5), p=_zipf(len(texts)))
+    traffic = pd.DataFrame({"text": [texts[i] for i in rng.permutation(np.r_[:480, repeats])]})
+    evals = [t for intent in COVERED for t in by_intent[intent][80:85]]
+    return traffic, evals
+
+
+def _zipf(n: int) -> np.ndarray:
+    p = 1 / np.arange(1, n + 1)
+    return p / p.sum()
+
+
+@pytest.fixture(scope="module")
+def reports(data):
+    traffic, evals = data
+    # Granularity is pinned: with the default min_cluster_size (10 texts) the full fit splits
+    # some intents into sub-topics that the half-as-dense sample does not, which is a
+    # difference of resolution, not of structure.
+    full = evalcov.analyze(traffic, evals, max_fit=20_000, min_cluster_size=30)
+    sampled = evalcov.analyze(traffic, evals, max_fit=240, min_cluster_size=30)
+    return full, sampled
+
+
+def test_sample_fit_matches_full_fit(reports):
+    full, sampled = reports
+    assert len(full.unique_) == 480
+    assert len(sampled.map_.fit_index_) == 240 < len(sampled.unique_)
+    # HDBSCAN sees half the points, so its density estimates and borders move: identical ids
+    # for every text cannot be promised (border texts may change sides), the same grouping of
+    # well-separated topics can.
+    ari = adjusted_rand_score(full.unique_["cluster"], sampled.unique_["cluster"])
+    assert ari >= 0.9
+    assert abs(full.coverage - sampled.coverage) <= 0.01
+    assert 0 < full.coverage < 1
+
+
+def test_sampled_map_assigns_every_text(reports):
+    _, sampled = reports
+    u = sampled.unique_
+    assert (u["cluster"] >= 0).all() and len(u) == 480
+    rest = np.setdiff1d(np.arange(len(u)), sampled.map_.fit_index_)
+    assert not u["outlier"].to_numpy()[rest].any()
+    # A fitted text keeps the label the fit gave it.
+    np.testing.assert_array_equal(
+        u["cluster"].to_numpy()[sampled.map_.fit_index_], sampled.map_.fit_labels_
+    )
+
+
+def test_assignment_does_not_depend_on_batching(reports):
+    _, sampled = reports
+    X = sampled.traffic_embeddings_
+    whole = sampled.map_.assign(X)
+    parts = [sampled.map_.assign(X[i : i + 37]) for i in range(0, len(X), 37)]
+    np.testing.assert_array_equal(whole.labels, np.concatenate([p.labels for p in parts]))
+    np.testing.assert_array_equal(whole.novel, np.concatenate([p.novel for p in parts]))
+    np.testing.assert_allclose(
+        whole.similarity, np.concatenate([p.similarity for p in parts]), atol=1e-6
+    )
+    reversed_ = sampled.map_.assign(X[::-1])
+    np.testing.assert_array_equal(whole.labels, reversed_.labels[::-1])
+
+
+def test_fit_is_sample_fit_then_assign_then_order(reports):
+    full, _ = reports
+    X = full.traffic_embeddings_
+    w = full.unique_["weight"].to_numpy()
+    kw = {"reducer": None, "max_fit": 200, "random_state": 3}
+    whole = TrafficMap(**kw).fit(X, w)
+
+    pieces = TrafficMap(**kw)
+    index = pieces.sample_index(len(X))
+    pieces.fit_sample(X[index], len(X))
+    labels = pieces.assign(X).labels
+    labels[index] = pieces.fit_labels_
+    remap = pieces.order_clusters(np.bincount(labels, weights=w, minlength=pieces.n_clusters_))
+    np.testing.assert_array_equal(remap[labels], whole.labels_)
+    np.testing.assert_array_equal(pieces.fit_labels_, whole.fit_labels_)
+    assert pieces.novelty_threshold_ == whole.novelty_threshold_
+    with pytest.raises(ValueError, match="Xf has 5 rows"):
+        TrafficMap(**kw).fit_sample(X[:5], len(X))
