@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _BLOCK = 4096
+_TOLERANCE = 1e-6
 
 
 def nearest_eval(traffic: np.ndarray, evals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,10 +83,13 @@ def claim_radii(evals: np.ndarray, traffic: np.ndarray, k: int) -> np.ndarray:
 
 def claimed_mask(traffic: np.ndarray, evals: np.ndarray, radii: np.ndarray) -> np.ndarray:
     """True for traffic vectors inside the claim radius of at least one eval vector."""
+    # The radius comes from a differently shaped matrix product, whose float32 rounding can
+    # differ in the last bits: the tolerance keeps each prompt's own k-th neighbour claimed.
+    bound = radii[None, :] - _TOLERANCE
     out = np.empty(len(traffic), dtype=bool)
     for start in range(0, len(traffic), _BLOCK):
         block = traffic[start : start + _BLOCK] @ evals.T
-        out[start : start + _BLOCK] = (block >= radii[None, :]).any(axis=1)
+        out[start : start + _BLOCK] = (block >= bound).any(axis=1)
     return out
 
 

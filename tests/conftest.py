@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,16 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test writes embeddings into a cache of its own session, never the user's."""
-    monkeypatch.setenv("EVALCOV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Every test, module fixtures included, embeds into this session's cache, never the user's."""
+    before = os.environ.get("EVALCOV_CACHE_DIR")
+    os.environ["EVALCOV_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "cache")
+    yield
+    if before is None:
+        os.environ.pop("EVALCOV_CACHE_DIR", None)
+    else:
+        os.environ["EVALCOV_CACHE_DIR"] = before
 
 
 @pytest.fixture(scope="session")
