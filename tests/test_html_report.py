@@ -140,6 +140,7 @@ def test_fragment_styles_are_scoped_to_its_own_container(report):
     assert selectors and all(sel.startswith(f"#{cid}") for sel in selectors)
     assert "Plotly.newPlot" not in a and "plotly.js" not in a
     assert f"{report.coverage:.1%}" in a and EMAIL not in a
+    assert re.match(r'<div id="evalcov-[0-9a-f]+" class="evalcov-report">', report._repr_html_())
 
 
 def test_include_plotlyjs_false_and_bad_arguments(report, tmp_path):
