@@ -178,19 +178,31 @@ def build_report(
     eval_dedup: Deduped,
     eval_embeddings: np.ndarray,
     claim_k: int,
+    eval_base: int | None = None,
 ) -> CoverageReport:
-    """Measure coverage of mapped traffic by an eval set (shared by fit and with_evals)."""
+    """Measure coverage of mapped traffic by an eval set (shared by fit and with_evals).
+
+    ``claim_k`` and ``eval_base`` (the eval set size that expected prompt counts are based on)
+    are fixed at fit time, so that adding prompts later only ever adds claims and prompts.
+    """
     dt, de, U, E = traffic_dedup, eval_dedup, traffic_embeddings, eval_embeddings
+    eval_base = len(de.texts) if eval_base is None else eval_base
     n_clusters = int(labels.max()) + 1
     sim, nearest = nearest_eval(U, E)
     radii = claim_radii(E, U, claim_k)
     claimed = claimed_mask(U, E, radii)
     eval_labels = analyzer.map_.assign(E).labels
     covered, claimed_share, status = covered_from_claims(
-        claimed, labels, dt.weights, eval_labels, analyzer.covered_share, analyzer.thin_share
+        claimed,
+        labels,
+        dt.weights,
+        eval_labels,
+        analyzer.covered_share,
+        analyzer.thin_share,
+        n_base=eval_base,
     )
     clusters = cluster_coverage(
-        labels, dt.weights, covered, claimed_share, status, eval_labels, dt.counts
+        labels, dt.weights, covered, claimed_share, status, eval_labels, dt.counts, eval_base
     )
     keywords = ctfidf_keywords(dt.texts, labels, dt.weights, n_clusters)
     examples = central_examples(U, dt.texts, labels, dt.weights, n_clusters)
@@ -229,6 +241,7 @@ def build_report(
         traffic_embeddings=U,
         eval_embeddings=E,
         claim_k=claim_k,
+        eval_base=eval_base,
         analyzer=analyzer,
     )
 

@@ -101,6 +101,7 @@ def covered_from_claims(
     covered_share: float,
     thin_share: float,
     alpha: float = 0.05,
+    n_base: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Turn per-query claims into per-query coverage through the clusters.
 
@@ -124,6 +125,10 @@ def covered_from_claims(
         Claimed traffic share at which a cluster counts as covered, and as thin.
     alpha : float, default=0.05
         Level of the under-representation test.
+    n_base : int, optional
+        Eval set size the expected counts are based on (default: ``len(eval_labels)``).
+        :meth:`~evalcov.report.CoverageReport.with_evals` keeps the original size, so adding
+        prompts never lowers a cluster's status.
 
     Returns
     -------
@@ -137,7 +142,7 @@ def covered_from_claims(
     total = np.bincount(labels, weights=weights, minlength=n_clusters)
     got = np.bincount(labels, weights=weights * claimed, minlength=n_clusters)
     share = np.divide(got, total, out=np.zeros(n_clusters), where=total > 0)
-    n_eval, _, p_under = eval_counts(eval_labels, total)
+    n_eval, _, p_under = eval_counts(eval_labels, total, n_base)
     tested = (n_eval >= 2) & (p_under >= alpha)
     status = np.where(
         (share >= covered_share) | tested,
@@ -149,14 +154,16 @@ def covered_from_claims(
 
 
 def eval_counts(
-    eval_labels: np.ndarray, traffic: np.ndarray
+    eval_labels: np.ndarray, traffic: np.ndarray, n_base: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Eval prompts per cluster, the count a traffic-proportional eval set would give, and the
-    Poisson probability of seeing that few (small: the cluster is under-represented)."""
+    """Eval prompts per cluster, the count a traffic-proportional eval set of ``n_base``
+    prompts (default: this one) would give, and the Poisson probability of seeing that few
+    (small: the cluster is under-represented)."""
     valid = eval_labels[eval_labels >= 0]
     n_eval = np.bincount(valid, minlength=len(traffic))
     total = traffic.sum()
-    expected = len(valid) * (traffic / total if total > 0 else np.zeros(len(traffic)))
+    n_base = len(valid) if n_base is None else n_base
+    expected = n_base * (traffic / total if total > 0 else np.zeros(len(traffic)))
     return n_eval, expected, stats.poisson.cdf(n_eval, expected)
 
 
@@ -168,6 +175,7 @@ def cluster_coverage(
     status: np.ndarray,
     eval_labels: np.ndarray,
     counts: np.ndarray,
+    n_base: int | None = None,
 ) -> pd.DataFrame:
     """One row per cluster: traffic, eval prompts, coverage and its uncertainty.
 
@@ -186,7 +194,7 @@ def cluster_coverage(
     coverage = np.divide(cov_w, traffic, out=np.zeros(n_clusters), where=traffic > 0)
     n_unique = np.bincount(labels, minlength=n_clusters)
     n_rows = np.bincount(labels, weights=counts, minlength=n_clusters).astype(np.int64)
-    n_eval, expected, p_under = eval_counts(eval_labels, traffic)
+    n_eval, expected, p_under = eval_counts(eval_labels, traffic, n_base)
     low, high = _wilson(claimed_share, n_unique)
     return pd.DataFrame(
         {

@@ -132,9 +132,9 @@ def suggest_additions(
         G = np.bincount(labels, weights=w * claimed, minlength=n_clusters)
         valid = eval_labels[eval_labels >= 0]
         n_eval = np.bincount(valid, minlength=n_clusters)
-        # Every candidate adds one prompt (which shifts every cluster's expected count), its
-        # claims to the clusters they fall in, and one prompt to its home cluster.
-        rule = _ClusterRule(T, len(valid) + 1, cs, ts)
+        # Every candidate adds its claims to the clusters they fall in and one prompt to its
+        # home cluster; expected counts stay based on the original eval set.
+        rule = _ClusterRule(T, report.eval_base_, cs, ts)
         base = rule.covered(G, n_eval)
         Y = (A.multiply(w * ~claimed).tocsr() @ P).tocsr()
         own = np.asarray(Y[np.arange(m), home]).ravel()
@@ -152,7 +152,9 @@ def suggest_additions(
         claimed[A.indices[A.indptr[best] : A.indptr[best + 1]]] = True
         eval_labels = np.append(eval_labels, report.map_.assign(U[cand[best]][None]).labels)
         # The curve applies the engine's own rule to the updated claims and prompt counts.
-        covered = covered_from_claims(claimed, labels, w, eval_labels, cs, ts)[0]
+        covered = covered_from_claims(
+            claimed, labels, w, eval_labels, cs, ts, n_base=report.eval_base_
+        )[0]
         new = float((w * covered).sum() / total)
         picks.append(int(cand[best]))
         gains.append(new - coverage)

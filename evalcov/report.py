@@ -45,6 +45,9 @@ class CoverageReport:
         The fitted map; ``map_.assign(embeddings)`` places new traffic in the same clusters.
     claim_k_ : int
         Traffic texts each eval prompt stands for (kept fixed by :meth:`with_evals`).
+    eval_base_ : int
+        Eval set size that expected prompt counts per cluster are based on (the original
+        eval set's; kept fixed by :meth:`with_evals`).
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class CoverageReport:
         traffic_embeddings: np.ndarray,
         eval_embeddings: np.ndarray,
         claim_k: int,
+        eval_base: int,
         analyzer: CoverageAnalyzer,
     ):
         self.traffic_frame_ = traffic_frame
@@ -72,6 +76,7 @@ class CoverageReport:
         self.traffic_embeddings_ = traffic_embeddings
         self.eval_embeddings_ = eval_embeddings
         self.claim_k_ = claim_k
+        self.eval_base_ = eval_base
         self.analyzer_ = analyzer
         self.map_ = analyzer.map_
         self.embedder_ = analyzer.embedder_
@@ -172,7 +177,9 @@ class CoverageReport:
 
         ``more_evals`` takes anything :func:`evalcov.read_evals` reads (a list of str, a
         DataFrame such as :meth:`suggest_additions` returns, a file). Each eval prompt keeps
-        standing for ``claim_k_`` traffic texts, so adding prompts never shrinks coverage.
+        standing for ``claim_k_`` traffic texts and expected prompt counts stay based on the
+        original eval set (``eval_base_``), so adding prompts never lowers a query's or a
+        cluster's coverage.
         """
         from evalcov.analyzer import build_report
         from evalcov.dedupe import dedupe
@@ -197,6 +204,7 @@ class CoverageReport:
             eval_dedup=de,
             eval_embeddings=E,
             claim_k=self.claim_k_,
+            eval_base=self.eval_base_,
         )
 
     # ------------------------------------------------------- delegated to their modules

@@ -160,6 +160,9 @@ def test_with_evals_closes_the_gap_on_the_same_map(report, clinc):
     more = [t for i in HELD_OUT for t in train[i][:5]]
     after = report.with_evals(more)
     assert after.coverage > report.coverage + 0.1
+    # Adding prompts only adds claims and prompts: no cluster may lose coverage.
+    assert (after.clusters["coverage"] >= report.clusters["coverage"] - 1e-12).all()
+    assert after.eval_base_ == report.eval_base_ == len(report.evals)
     assert after.claim_k_ == report.claim_k_
     pd.testing.assert_frame_equal(after.queries[["cluster"]], report.queries[["cluster"]])
     assert len(after.evals) == len(report.evals) + len(more)
