@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from evalcov._files import default_mode
 from evalcov.selection import allocate, farthest_first, weighted_sample
 
 if TYPE_CHECKING:
@@ -321,6 +322,7 @@ def write_batch(
         )
     writer = _WRITERS[format]
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    default_mode(fd)
     try:
         with os.fdopen(fd, "wb") as f:
             writer(batch, f)

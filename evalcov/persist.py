@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalcov._files import default_mode
 from evalcov.coverage import claim_radii, claimed_mask, nearest_eval
 from evalcov.mapping import TrafficMap
 
@@ -627,6 +628,7 @@ def _write(saved: SavedMap, path: str | os.PathLike) -> Path:
         clusters[col] = clusters[col].map(lambda v: [str(x) for x in v])
     evals = pd.DataFrame({"text": saved.eval_texts, "cluster": saved.eval_clusters_})
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".zip", dir=path.parent)
+    default_mode(fd)
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:

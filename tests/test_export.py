@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -250,6 +251,10 @@ def test_export_writes_what_it_returns_and_infers_format(report, tmp_path):
         export_for_labeling(report, tmp_path / "gaps.json", n=12)
     export_for_labeling(report, tmp_path / "tasks.jsonl", n=12, format="label-studio")
     assert isinstance(json.loads((tmp_path / "tasks.jsonl").read_text()), list)
+    # The file gets the permissions a plain open() would give, not the temp file's 0600.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "gaps.jsonl").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_label_studio_tasks(report, tmp_path):
