@@ -117,24 +117,8 @@ class DaskCoverageReport(CoverageReport):
         self.map_ = self.analyzer_.map_
         self.embedder_ = self.analyzer_.embedder_
 
-    def summary(self) -> dict[str, Any]:
-        status = self.clusters["status"].value_counts()
-        return {
-            "coverage": self.coverage,
-            "uncovered_share": self.uncovered_share,
-            **self.totals_,
-            "n_eval_rows": int(len(self.evals)),
-            "n_eval": int(len(self.eval_dedup_.texts)),
-            "n_eval_excluded": int(self.evals["excluded"].sum()),
-            "n_clusters": int(len(self.clusters)),
-            "n_covered": int(status.get("covered", 0)),
-            "n_thin": int(status.get("thin", 0)),
-            "n_uncovered": int(status.get("uncovered", 0)),
-            "n_gaps": int(status.get("thin", 0) + status.get("uncovered", 0)),
-            "embedder": self.embedder_.name,
-            "claim_k": int(self.claim_k_),
-            "random_state": int(self.analyzer_.random_state),
-        }
+    def _traffic_summary(self) -> dict[str, Any]:
+        return dict(self.totals_)
 
     def _in_memory_only(self, what: str) -> Any:
         raise NotImplementedError(

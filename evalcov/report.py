@@ -265,11 +265,28 @@ class CoverageReport:
 
     def summary(self) -> dict[str, Any]:
         """Headline numbers as a plain dict (what the HTML report and CLI print)."""
-        q = self.queries
         status = self.clusters["status"].value_counts()
         return {
             "coverage": self.coverage,
             "uncovered_share": self.uncovered_share,
+            **self._traffic_summary(),
+            "n_eval_rows": int(len(self.evals)),
+            "n_eval": int(len(self.eval_dedup_.texts)),
+            "n_eval_excluded": int(self.evals["excluded"].sum()),
+            "n_clusters": int(len(self.clusters)),
+            "n_covered": int(status.get("covered", 0)),
+            "n_thin": int(status.get("thin", 0)),
+            "n_uncovered": int(status.get("uncovered", 0)),
+            "n_gaps": int(status.get("thin", 0) + status.get("uncovered", 0)),
+            "embedder": self.embedder_.name,
+            "claim_k": int(self.claim_k_),
+            "random_state": int(self.analyzer_.random_state),
+        }
+
+    def _traffic_summary(self) -> dict[str, Any]:
+        """Row accounting of the traffic (a Dask report counts it on the workers instead)."""
+        q = self.queries
+        return {
             "n_rows": int(len(q)),
             "n_analyzed": int((~q["excluded"]).sum()),
             "n_excluded": int(q["excluded"].sum()),
@@ -279,18 +296,7 @@ class CoverageReport:
             "n_truncated": int(q["truncated"].sum()),
             "n_unique": int(len(self.unique_)),
             "traffic_weight": float(self.unique_["weight"].sum()),
-            "n_eval_rows": int(len(self.evals)),
-            "n_eval": int(len(self.eval_dedup_.texts)),
-            "n_eval_excluded": int(self.evals["excluded"].sum()),
-            "n_clusters": int(len(self.clusters)),
-            "n_covered": int(status.get("covered", 0)),
-            "n_thin": int(status.get("thin", 0)),
-            "n_uncovered": int(status.get("uncovered", 0)),
-            "n_gaps": int(status.get("thin", 0) + status.get("uncovered", 0)),
             "n_outliers": int(self.unique_["outlier"].sum()),
-            "embedder": self.embedder_.name,
-            "claim_k": int(self.claim_k_),
-            "random_state": int(self.analyzer_.random_state),
         }
 
     def __repr__(self) -> str:
