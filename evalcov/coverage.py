@@ -24,6 +24,7 @@ from scipy import stats
 __all__ = [
     "claim_radii",
     "claimed_mask",
+    "cluster_levels",
     "cluster_coverage",
     "covered_from_claims",
     "eval_counts",
@@ -142,15 +143,29 @@ def covered_from_claims(
     total = np.bincount(labels, weights=weights, minlength=n_clusters)
     got = np.bincount(labels, weights=weights * claimed, minlength=n_clusters)
     share = np.divide(got, total, out=np.zeros(n_clusters), where=total > 0)
-    n_eval, _, p_under = eval_counts(eval_labels, total, n_base)
-    tested = (n_eval >= 2) & (p_under >= alpha)
-    status = np.where(
-        (share >= covered_share) | tested,
-        "covered",
-        np.where((share >= thin_share) | (n_eval >= 1), "thin", "uncovered"),
-    ).astype(object)
+    n_eval, expected, _ = eval_counts(eval_labels, total, n_base)
+    full, thin = cluster_levels(share, n_eval, expected, covered_share, thin_share, alpha)
+    status = np.where(full, "covered", np.where(thin, "thin", "uncovered")).astype(object)
     covered = np.where(status[labels] == "covered", True, claimed & (status[labels] == "thin"))
     return covered.astype(bool), share, status
+
+
+def cluster_levels(
+    claimed_share: np.ndarray,
+    n_eval: np.ndarray,
+    expected: np.ndarray,
+    covered_share: float,
+    thin_share: float,
+    alpha: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pooling rule of :func:`covered_from_claims` on per-cluster numbers, as booleans.
+
+    Returns ``(covered, at_least_thin)``; vectorized so that callers scoring many what-if
+    eval sets (:func:`evalcov.refresh.suggest_additions`) apply exactly the same rule.
+    """
+    tested = (n_eval >= 2) & (stats.poisson.cdf(n_eval, expected) >= alpha)
+    full = (claimed_share >= covered_share) | tested
+    return full, full | (claimed_share >= thin_share) | (n_eval >= 1)
 
 
 def eval_counts(

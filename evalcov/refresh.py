@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
+from scipy import sparse
 
-from evalcov.coverage import covered_from_claims
+from evalcov.coverage import cluster_levels, covered_from_claims
 
 if TYPE_CHECKING:
     from evalcov.report import CoverageReport
@@ -30,8 +30,6 @@ _BLOCK = 4096
 # cannot lift a large cluster past thin_share alone), prefer the one that claims the most
 # not-yet-covered traffic, which sets up the next pick. Small enough never to outweigh a gain.
 _PROGRESS_WEIGHT = 1e-3
-# Level of the engine's under-representation test (covered_from_claims' default).
-_ALPHA = 0.05
 _PROMPT_COLUMNS = ("prompt", "text", "query", "input", "question")
 _ID_COLUMNS = ("eval_id", "id")
 _SCORE_COLUMNS = ("score", "passed", "pass", "success", "correct")
@@ -185,10 +183,9 @@ def suggest_additions(
 class _ClusterRule:
     """Covered weight per cluster under the engine's pooling rule, vectorized over candidates.
 
-    Mirrors :func:`evalcov.coverage.covered_from_claims` at the cluster level (claimed share
-    against ``covered_share``/``thin_share``; two or more prompts not significantly fewer than
-    traffic predicts cover a cluster; any prompt makes it thin) so thousands of candidates are
-    scored at once. It only ranks candidates: the reported curve uses the engine itself.
+    Applies the engine's own cluster rule (:func:`evalcov.coverage.cluster_levels`) to the
+    per-cluster sums, so thousands of candidates are scored at once. It only ranks candidates:
+    the reported curve uses :func:`evalcov.coverage.covered_from_claims` on the full claims.
     """
 
     def __init__(self, T: np.ndarray, n_eval_total: int, cs: float, ts: float):
@@ -202,9 +199,7 @@ class _ClusterRule:
         T = self.T if clusters is None else self.T[clusters]
         expected = self.expected if clusters is None else self.expected[clusters]
         share = np.divide(G, T, out=np.zeros(len(G)), where=T > 0)
-        tested = (n_eval >= 2) & (stats.poisson.cdf(n_eval, expected) >= _ALPHA)
-        full = (share >= self.cs) | tested
-        thin = (share >= self.ts) | (n_eval >= 1)
+        full, thin = cluster_levels(share, n_eval, expected, self.cs, self.ts)
         return np.where(full, T, np.where(thin, G, 0.0))
 
 
