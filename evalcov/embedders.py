@@ -185,10 +185,15 @@ def _default_embedder(device: str = "cpu", batch_size: int = 64) -> SentenceTran
 class FastEmbedder:
     """all-MiniLM-L6-v2 as an int8 ONNX model run by onnxruntime: same space, ~2-3x faster.
 
-    The ONNX file is built on first use (export of the transformer, dynamic int8
+    The ONNX file is built on first use (export of the transformer, fusion of each layer into
+    onnxruntime's Attention, SkipLayerNormalization and BiasGelu kernels, dynamic int8
     quantization of its weights, per output channel) and stored under ``cache_dir/models``;
     later uses, in any process, load it in under a second. Tokenization uses the model's own
     ``tokenizer.json``; mean pooling and normalization run in numpy, as in the original.
+
+    Texts are grouped by token count so that a batch carries little padding, and batches run
+    on ``threads`` threads, one single-threaded onnxruntime call each: for short queries that
+    scales better than splitting each call's small matrices over threads.
 
     Parameters
     ----------
@@ -196,15 +201,27 @@ class FastEmbedder:
         Root of the evalcov cache. Default: ``$EVALCOV_CACHE_DIR``, else the user cache dir.
     batch_size : int, default=64
         Texts per onnxruntime call.
+    threads : int, optional
+        Batches run at the same time. Default: the CPUs this process may use.
     """
 
-    def __init__(self, cache_dir: str | Path | None = None, batch_size: int = 64):
+    # embed() hands this embedder large chunks: it batches (and sorts by tokens) itself.
+    batches_internally = True
+
+    def __init__(
+        self, cache_dir: str | Path | None = None, batch_size: int = 64, threads: int | None = None
+    ):
         _require("onnxruntime", "onnx", extra="fast", what='the "fast" embedder')
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
         self.model_dir, version = _default_model_dir()
-        self.name = f"{_MODEL_ID}@gt-{version}:int8-onnx"
+        self.name = f"{_MODEL_ID}@gt-{version}:int8-onnx-fused"
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self.onnx_path = root / "models" / f"{_MODEL_ID}-gt{version}-int8.onnx"
+        self.onnx_path = root / "models" / f"{_MODEL_ID}-gt{version}-int8-fused.onnx"
         self.batch_size = batch_size
+        self.threads = threads if threads is not None else _usable_cpus()
         if not self.onnx_path.is_file():
             _build_int8_onnx(self.onnx_path)
         self._session = _onnx_session(str(self.onnx_path))
@@ -214,16 +231,42 @@ class FastEmbedder:
         return f"FastEmbedder(onnx_path={str(self.onnx_path)!r})"
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        parts = [np.empty((0, 384), np.float32)]
-        for start in range(0, len(texts), self.batch_size):
-            encodings = self._tokenizer.encode_batch(list(texts[start : start + self.batch_size]))
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            (hidden,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask})
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            parts.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        out = np.empty((len(texts), 384), np.float32)
+        if not len(texts):
+            return out
+        ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        order = np.argsort(-lengths, kind="stable")
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+        def run(rows: np.ndarray) -> None:
+            width = int(lengths[rows[0]])
+            tokens = np.zeros((len(rows), width), dtype=np.int64)
+            for r, row in enumerate(rows):
+                tokens[r, : lengths[row]] = ids[row]
+            mask = (np.arange(width) < lengths[rows][:, None]).astype(np.int64)
+            (hidden,) = self._session.run(None, {"input_ids": tokens, "attention_mask": mask})
+            # A sum, not a mean: the divisor cancels in the normalization.
+            pooled = np.einsum("bt,btd->bd", mask.astype(np.float32), hidden)
+            out[rows] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+        if self.threads == 1 or len(batches) == 1:
+            for rows in batches:
+                run(rows)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            # onnxruntime releases the GIL while it computes, so threads run in parallel.
+            with ThreadPoolExecutor(self.threads) as pool:
+                list(pool.map(run, batches))
+        return out
+
+
+def _usable_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def _require(*modules: str, extra: str, what: str) -> None:
@@ -248,11 +291,8 @@ def _tokenizer(model_dir: str) -> Any:
     tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
     config = json.loads((Path(model_dir) / "sentence_bert_config.json").read_text())
     tokenizer.enable_truncation(max_length=int(config["max_seq_length"]))
-    # tokenizer.json pads to a fixed 128 tokens; pad each batch to its longest text instead.
-    padding = tokenizer.padding or {}
-    tokenizer.enable_padding(
-        pad_id=padding.get("pad_id", 0), pad_token=padding.get("pad_token", "[PAD]")
-    )
+    # tokenizer.json pads to a fixed 128 tokens; FastEmbedder pads each batch itself.
+    tokenizer.no_padding()
     return tokenizer
 
 
@@ -262,15 +302,23 @@ def _onnx_session(path: str) -> Any:
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Parallelism comes from running batches on threads (FastEmbedder.embed); intra-op
+    # threads on a busy machine spin against each other and were slower.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
 def _build_int8_onnx(target: Path) -> None:
-    """Export the default model to ONNX and quantize it, writing ``target`` atomically."""
+    """Export the default model to ONNX, fuse and quantize it, writing ``target`` atomically."""
+    import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
 
     transformer = _load_default_model("cpu")[0].auto_model.eval()
+    config = transformer.config
 
     class _Encoder(torch.nn.Module):
         def __init__(self, model: torch.nn.Module):
@@ -284,33 +332,54 @@ def _build_int8_onnx(target: Path) -> None:
     # Concurrent builders each work in a private folder; the last rename wins, and both
     # results are the same model.
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
-        fp32, int8 = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        fp32, fused, int8 = (Path(tmp) / f"{n}.onnx" for n in ("fp32", "fused", "int8"))
         example = torch.ones((2, 8), dtype=torch.long)
         axes = {0: "batch", 1: "tokens"}
-        with warnings.catch_warnings(), torch.no_grad():
-            # The tracer warns about shape-dependent Python branches in transformers'
-            # mask code; the graph was checked against the original on varied lengths.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _Encoder(transformer),
-                (example, example),
-                str(fp32),
-                dynamo=False,
-                input_names=["input_ids", "attention_mask"],
-                output_names=["last_hidden_state"],
-                dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
-                opset_version=17,
-            )
-        # Only the weight matrices: quantizing the embedding lookup saves space, not time,
-        # and costs accuracy. The quantizer logs advice about pre-processing on the root
-        # logger; it targets static quantization and does not apply here.
+        # The fuser recognizes the eager attention graph, not the SDPA one. The model is
+        # shared with the "default" embedder, so its setting is restored.
+        attention = config._attn_implementation
+        config._attn_implementation = "eager"
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                # The tracer warns about shape-dependent Python branches in transformers'
+                # mask code; the graph was checked against the original on varied lengths.
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    _Encoder(transformer),
+                    (example, example),
+                    str(fp32),
+                    dynamo=False,
+                    input_names=["input_ids", "attention_mask"],
+                    output_names=["last_hidden_state"],
+                    dynamic_axes={
+                        "input_ids": axes,
+                        "attention_mask": axes,
+                        "last_hidden_state": axes,
+                    },
+                    opset_version=17,
+                )
+        finally:
+            config._attn_implementation = attention
+        # Quantize only the weight matrices (plain and inside Attention): quantizing the
+        # embedding lookup saves space, not time, and costs accuracy. The quantizer logs
+        # advice about pre-processing on the root logger; it targets static quantization
+        # and does not apply here.
         with _quiet_root_logger():
-            quantize_dynamic(
+            optimize_model(
                 str(fp32),
+                model_type="bert",
+                num_heads=config.num_attention_heads,
+                hidden_size=config.hidden_size,
+                opt_level=1,
+            ).save_model_to_file(str(fused))
+            quantize_dynamic(
+                str(fused),
                 str(int8),
                 per_channel=True,
                 weight_type=QuantType.QInt8,
-                op_types_to_quantize=["MatMul"],
+                op_types_to_quantize=["MatMul", "Attention"],
+                # Fused ops are outside ONNX's shape inference; their outputs are float.
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
             )
         with open(int8, "rb+") as f:
             os.fsync(f.fileno())
@@ -559,7 +628,8 @@ def embed(
         or an :class:`~evalcov.cache.EmbeddingCache` uses that one; False embeds everything.
         Only texts missing from the cache are embedded.
     batch_size : int, default=64
-        Texts per call to the embedder.
+        Texts per call to the embedder (an embedder with ``batches_internally = True``, such as
+        ``"fast"``, gets up to 8192 per call and uses its own batch size).
     show_progress : bool, optional
         Show a progress bar; by default only when more than 2000 texts need embedding.
     max_chars : int or None, default=2000
@@ -613,9 +683,11 @@ def embed(
     pending: list[int] = []
     from tqdm.auto import tqdm
 
+    # An embedder that batches by itself gets whole cache shards: it can group them better.
+    step = _CACHE_FLUSH_ROWS if getattr(model, "batches_internally", False) else batch_size
     with tqdm(total=len(todo), desc="embedding", unit="text", disable=not show) as bar:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start : start + batch_size]
+        for start in range(0, len(todo), step):
+            batch = todo[start : start + step]
             batch_texts = [unique[i] for i in batch]
             vectors = _unit_rows(model.embed(batch_texts), batch_texts, source)
             if matrix is None:
@@ -627,7 +699,7 @@ def embed(
                 )
             matrix[batch] = vectors
             pending.extend(batch)
-            last = start + batch_size >= len(todo)
+            last = start + step >= len(todo)
             if store is not None and (len(pending) >= _CACHE_FLUSH_ROWS or last):
                 store.put(model.name, [unique[i] for i in pending], matrix[pending])
                 pending = []
