@@ -21,6 +21,15 @@ The method:
    share and at least ``min_increase`` above it (mirrored for fading), so large windows do
    not flag tiny but significant wiggles. A cluster absent from the baseline that grows
    past ``min_increase`` is emerging.
+5. **Emerging groups.** A new topic often lands in several neighbouring clusters, none of
+   which alone clears ``min_increase``. When the source holds its traffic embeddings, the
+   clusters are arranged in a tree (average linkage on cosine distance between their
+   traffic-weighted centroids) and every group of the tree is tested like a cluster, in the
+   same Benjamini-Hochberg family. A cluster that is not covered emerges through a flagged
+   group when its own share rose too: at least ``min_ratio`` times its baseline share with
+   a one-sided p-value below ``alpha``. Covered clusters must emerge on their own: groups
+   are there to find uncovered traffic the map split, not to amplify mix drift. Such rows
+   carry ``via`` "group" in :attr:`Drift.emerging`.
 
 **Drift is not the same as a coverage gap.** A shift in the mix of topics the eval set
 already covers is drift (``drifted`` is True, covered clusters may emerge) but adds no
@@ -83,7 +92,9 @@ class Drift:
         One row per flagged cluster: cluster, label, first_window, baseline_share,
         share_first (in the first flagged window), share_now (in the latest tested window),
         covered (cluster status is "covered"), status, n_flagged (windows), p_value and
-        q_value (in the first flagged window).
+        q_value (in the first flagged window), via ("cluster": flagged on its own in its first
+        window; "group": through a flagged group of neighbouring clusters, whose q_value is
+        given). ``fading`` has no groups.
     summary : dict
         Parameters and headline counts, including ``excluded`` and ``excluded_reasons``.
     excluded : int
@@ -482,14 +493,33 @@ def compute_drift(
     drifted = np.nan_to_num(q_win, nan=1.0) < alpha
 
     p_up, p_down = _cluster_tests(counts, base, testable)
-    q_all = _bh(np.concatenate([p_up.ravel(), p_down.ravel()]))
-    q_up = q_all[: p_up.size].reshape(p_up.shape)
-    q_down = q_all[p_up.size :].reshape(p_down.shape)
+    groups = _cluster_groups(source, n_clusters)
+    g_counts = counts @ groups.T
+    g_up, _ = _cluster_tests(g_counts, base @ groups.T, testable, (win_counts, base.sum()))
+    q_all = _bh(np.concatenate([p_up.ravel(), p_down.ravel(), g_up.ravel()]))
+    q_up, q_down, q_group = (
+        part.reshape(p_up.shape[0], -1) for part in np.split(q_all, [p_up.size, 2 * p_up.size])
+    )
     emerging = (
         (np.nan_to_num(q_up, nan=1.0) < alpha)
         & (share >= min_ratio * base_share)
         & (share - base_share >= min_increase)
     )
+    via_group, q_via = _group_flags(
+        groups,
+        share @ groups.T,
+        base_share @ groups.T,
+        q_group,
+        share,
+        base_share,
+        p_up,
+        table["status"].to_numpy(dtype=object) != "covered",
+        alpha=alpha,
+        min_ratio=min_ratio,
+        min_increase=min_increase,
+    )
+    direct = emerging
+    emerging = direct | via_group
     fading = (
         (np.nan_to_num(q_down, nan=1.0) < alpha)
         & (share <= base_share / min_ratio)
@@ -540,9 +570,15 @@ def compute_drift(
     last = np.flatnonzero(testable)
     now = share[last[-1]] if len(last) else np.full(n_clusters, np.nan)
     flags = {
-        "emerging": _flag_table(emerging, share, now, base_share, p_up, q_up, starts, table),
+        "emerging": _flag_table(
+            emerging, share, now, base_share, p_up, np.where(direct, q_up, q_via), starts, table
+        ),
         "fading": _flag_table(fading, share, now, base_share, p_down, q_down, starts, table),
     }
+    first = emerging.argmax(axis=0)[flags["emerging"]["cluster"].to_numpy()]
+    flags["emerging"]["via"] = np.where(
+        direct[first, flags["emerging"]["cluster"].to_numpy()], "cluster", "group"
+    )
     summary = {
         "freq": freq if isinstance(freq, str) else str(freq),
         "n_windows": int(n_win),
@@ -555,6 +591,8 @@ def compute_drift(
         "n_drifted": int(drifted.sum()),
         "n_emerging": int(len(flags["emerging"])),
         "n_emerging_uncovered": int((~flags["emerging"]["covered"]).sum()),
+        "n_emerging_via_group": int((flags["emerging"]["via"] == "group").sum()),
+        "n_groups_tested": int(len(groups)),
         "n_fading": int(len(flags["fading"])),
         "n_rows": int(len(q)),
         "n_in_windows": int(use.sum()),
@@ -583,15 +621,22 @@ def _window_ends(starts: pd.DatetimeIndex, freq: Any) -> pd.DatetimeIndex:
 
 
 def _cluster_tests(
-    counts: np.ndarray, base: np.ndarray, testable: np.ndarray
+    counts: np.ndarray,
+    base: np.ndarray,
+    testable: np.ndarray,
+    totals: tuple[np.ndarray, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One-sided Fisher exact p-values per (window, cluster): share above / below baseline."""
+    """One-sided Fisher exact p-values per (window, cluster): share above / below baseline.
+
+    ``totals`` gives the window and baseline sizes when the columns do not partition the
+    traffic (overlapping groups); by default they are the row sums.
+    """
     p_up = np.full(counts.shape, np.nan)
     p_down = np.full(counts.shape, np.nan)
-    n_base = base.sum()
+    n_base = base.sum() if totals is None else totals[1]
     for i in np.flatnonzero(testable):
         a = counts[i]
-        n_win = a.sum()
+        n_win = a.sum() if totals is None else totals[0][i]
         total = a + base
         present = total > 0
         # Hypergeometric: window draws n_win of the n_win + n_base queries, total[c] of which
@@ -600,6 +645,80 @@ def _cluster_tests(
         p_up[i, present] = np.maximum(dist.sf(a[present] - 1), _P_FLOOR)
         p_down[i, present] = np.maximum(dist.cdf(a[present]), _P_FLOOR)
     return np.minimum(p_up, 1.0), np.minimum(p_down, 1.0)
+
+
+def _cluster_groups(source: Any, n_clusters: int) -> np.ndarray:
+    """Groups of neighbouring clusters as a (n_groups, n_clusters) 0/1 matrix.
+
+    The groups are the inner nodes of an average-linkage tree (cosine distance) over the
+    traffic-weighted centroids of the clusters that hold traffic, without the root (all
+    clusters: its share never changes). Empty when the source has no embeddings (e.g. a
+    hand-made source) or fewer than three clusters hold traffic.
+    """
+    from scipy.cluster.hierarchy import linkage
+
+    X = getattr(source, "traffic_embeddings_", None)
+    unique = getattr(source, "unique_", None)
+    none = np.zeros((0, n_clusters))
+    if X is None or unique is None or "cluster" not in unique.columns:
+        return none
+    labels = unique["cluster"].to_numpy(dtype=np.int64)
+    weights = unique["weight"].to_numpy(dtype=float)
+    ok = (labels >= 0) & (labels < n_clusters) & (weights > 0)
+    centroids = np.zeros((n_clusters, X.shape[1]))
+    np.add.at(centroids, labels[ok], X[ok] * weights[ok, None])
+    norms = np.linalg.norm(centroids, axis=1)
+    present = np.flatnonzero(norms > 0)
+    if len(present) < 3:
+        return none
+    tree = linkage(centroids[present] / norms[present, None], method="average", metric="cosine")
+    members = [[c] for c in present]
+    for a, b, _, _ in tree[:-1]:
+        members.append(members[int(a)] + members[int(b)])
+    groups = np.zeros((len(tree) - 1, n_clusters))
+    for g, m in enumerate(members[len(present) :]):
+        groups[g, m] = 1.0
+    return groups
+
+
+def _group_flags(
+    groups: np.ndarray,
+    g_share: np.ndarray,
+    g_base_share: np.ndarray,
+    q_group: np.ndarray,
+    share: np.ndarray,
+    base_share: np.ndarray,
+    p_up: np.ndarray,
+    eligible: np.ndarray,
+    *,
+    alpha: float,
+    min_ratio: float,
+    min_increase: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clusters that emerge through a flagged group, and the best q-value of those groups.
+
+    A group is flagged like a cluster (q-value, ratio and increase of its pooled share); an
+    ``eligible`` (not covered) member emerges with it when its own share is at least
+    ``min_ratio`` times its baseline share with a one-sided p-value below ``alpha``.
+    """
+    n_win, n_clusters = share.shape
+    q_via = np.full((n_win, n_clusters), np.nan)
+    flagged = (
+        (np.nan_to_num(q_group, nan=1.0) < alpha)
+        & (g_share >= min_ratio * g_base_share)
+        & (g_share - g_base_share >= min_increase)
+    )
+    for w, g in zip(*np.nonzero(flagged), strict=True):
+        members = groups[g] > 0
+        q_via[w, members] = np.fmin(q_via[w, members], q_group[w, g])
+    rising = (
+        eligible[None, :]
+        & (np.nan_to_num(p_up, nan=1.0) < alpha)
+        & (share >= min_ratio * base_share)
+        & (share > base_share)
+    )
+    via = rising & ~np.isnan(q_via)
+    return via, np.where(via, q_via, np.nan)
 
 
 def _flag_table(

@@ -278,7 +278,9 @@ def _assign(
             "covered": covered,
         }
     )
-    return AssignedTraffic(saved=saved, frame=frame, dedup=dt, unique=unique, clusters=clusters)
+    return AssignedTraffic(
+        saved=saved, frame=frame, dedup=dt, unique=unique, clusters=clusters, embeddings=U
+    )
 
 
 def _group_novel(
@@ -408,6 +410,8 @@ class AssignedTraffic:
         Traffic-weighted share of queries that fit no saved cluster.
     unique_ : DataFrame
         One row per distinct text (the unit assigned).
+    traffic_embeddings_ : ndarray of shape (n_unique, dim)
+        Row i embeds ``unique_`` row i.
     saved : SavedMap
     """
 
@@ -419,8 +423,10 @@ class AssignedTraffic:
         dedup: Any,
         unique: pd.DataFrame,
         clusters: pd.DataFrame,
+        embeddings: np.ndarray,
     ):
         self.saved = saved
+        self.traffic_embeddings_ = embeddings
         self.traffic_frame_ = frame
         self.traffic_dedup_ = dedup
         self.unique_ = unique

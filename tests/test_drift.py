@@ -262,3 +262,61 @@ def test_cluster_absent_from_baseline_emerges():
     d = compute_drift(_stream([base, later], 300, 0), freq="W")
     assert list(d.emerging["cluster"]) == [2]
     assert d.emerging.loc[0, "baseline_share"] == 0.0
+
+
+def _with_geometry(source, twins: tuple[int, int], seed: int = 0):
+    """Give a synthetic stream one embedding per cluster: the ``twins`` point the same way
+    (neighbours in the cluster tree), every other cluster its own random direction."""
+    k = len(source.clusters)
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(k, 32))
+    vectors[twins[1]] = vectors[twins[0]] + 0.05 * rng.normal(size=32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    source.unique_ = pd.DataFrame({"cluster": np.arange(k), "weight": 1.0})
+    source.traffic_embeddings_ = vectors.astype(np.float32)
+    return source
+
+
+def _split_topic_mixes(k: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    # A new topic split by the map into clusters 0 and 1: each goes 0.2% -> 0.8% (+0.6 points,
+    # under min_increase alone), together 0.4% -> 1.6%.
+    base = np.r_[0.002, 0.002, np.full(k - 2, 0.996 / (k - 2))]
+    grown = np.r_[0.008, 0.008, np.full(k - 2, 0.984 / (k - 2))]
+    return base, grown
+
+
+def test_topic_split_over_neighbouring_uncovered_clusters_emerges_as_a_group():
+    base, grown = _split_topic_mixes()
+    covered = np.r_[False, False, np.ones(len(base) - 2, bool)]
+    plain = compute_drift(_stream([base, grown], 8000, 0, covered), freq="W")
+    assert plain.emerging.empty  # each cluster alone stays under min_increase
+    d = compute_drift(_with_geometry(_stream([base, grown], 8000, 0, covered), (0, 1)), freq="W")
+    em = d.emerging.set_index("cluster")
+    assert set(em.index) == {0, 1}
+    assert (em["via"] == "group").all() and (em["q_value"] < 0.05).all()
+    assert d.summary["n_emerging_via_group"] == 2
+    assert d.summary["n_groups_tested"] == len(base) - 2  # inner nodes of the tree, no root
+    long = d.clusters
+    assert long.loc[long["emerging"], "cluster"].tolist() == [0, 1]
+
+
+def test_group_flags_need_neighbours_and_leave_covered_clusters_alone():
+    base, grown = _split_topic_mixes()
+    # The two growing clusters are far apart in the tree: no small group holds both.
+    uncovered = np.r_[False, False, np.ones(len(base) - 2, bool)]
+    far = compute_drift(
+        _with_geometry(_stream([base, grown], 8000, 0, uncovered), (2, 3)), freq="W"
+    )
+    assert far.emerging.empty
+    # Neighbours, but covered: mix drift among tested topics is not amplified by groups.
+    covered = compute_drift(_with_geometry(_stream([base, grown], 8000, 0), (0, 1)), freq="W")
+    assert covered.emerging.empty
+
+
+def test_stationary_streams_with_geometry_raise_nothing():
+    mix = np.random.default_rng(1).dirichlet(np.ones(40) * 2)
+    uncovered = np.zeros(40, bool)
+    for seed in range(5):
+        s = _with_geometry(_stream([mix] * 6, 400, seed, uncovered), (0, 1), seed)
+        d = compute_drift(s, freq="W")
+        assert d.emerging.empty and d.fading.empty
