@@ -9,7 +9,9 @@ transform, and lets a saved map place new traffic into the same cluster IDs.
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,13 @@ import numpy as np
 __all__ = ["Assignment", "TrafficMap"]
 
 _BLOCK = 1024
+# Reference sets up to this size are searched exhaustively when assigning; larger ones
+# through a _CellIndex probing _N_PROBE cells.
+_EXACT_MAX_REF = 5000
+_N_PROBE = 16
+# Queries searched per call of the index: it loops over cells, so more queries per call
+# means fewer, larger matrix products.
+_SEARCH_BLOCK = 64 * _BLOCK
 
 
 @dataclass(frozen=True)
@@ -160,9 +169,18 @@ class TrafficMap:
         self._check_fitted()
         X = np.asarray(X, dtype=np.float32)
         labels, confidence, similarity = _vote(
-            X, self.fit_embeddings_, self.fit_labels_, self.assign_k
+            X, self.fit_embeddings_, self.fit_labels_, self.assign_k, self._reference_index()
         )
         return Assignment(labels, confidence, similarity, similarity < self.novelty_threshold_)
+
+    def _reference_index(self) -> _CellIndex | None:
+        """The fitted sample's neighbour index, built on first use (None: exact search)."""
+        if len(self.fit_embeddings_) <= _EXACT_MAX_REF:
+            return None
+        index = getattr(self, "_cell_index", None)
+        if index is None or index.ref is not self.fit_embeddings_:
+            index = self._cell_index = _CellIndex(self.fit_embeddings_)
+        return index
 
     def _cluster(self, Xf: np.ndarray) -> np.ndarray:
         n = len(Xf)
@@ -264,30 +282,136 @@ def _sample(n: int, max_fit: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _vote(
-    X: np.ndarray, ref: np.ndarray, ref_labels: np.ndarray, k: int
+    X: np.ndarray,
+    ref: np.ndarray,
+    ref_labels: np.ndarray,
+    k: int,
+    index: _CellIndex | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Similarity-weighted k-nearest-neighbour vote of X against labelled reference vectors."""
+    """Similarity-weighted k-nearest-neighbour vote of X against labelled reference vectors.
+
+    Up to ``_EXACT_MAX_REF`` reference vectors the neighbours are exact. Above that they come
+    from a :class:`_CellIndex` (pass ``index`` to reuse one): a full scan of a 20,000-row
+    sample costs as much as the rest of the analysis of a million rows. The choice depends on
+    the reference alone, so a query's result never depends on the batch it comes in.
+    """
     k = min(k, len(ref))
     n_labels = int(ref_labels.max()) + 1
+    if index is None and len(ref) > _EXACT_MAX_REF:
+        index = _CellIndex(ref)
     labels = np.empty(len(X), dtype=np.int64)
     confidence = np.empty(len(X), dtype=np.float32)
     nearest = np.empty(len(X), dtype=np.float32)
     for start in range(0, len(X), _BLOCK):
-        sims = X[start : start + _BLOCK] @ ref.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else None
-        if top is None:
-            top = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
-        s = np.take_along_axis(sims, top, axis=1)
-        w = np.clip(s, 1e-6, None)
-        votes = np.zeros((len(s), n_labels))
-        np.add.at(
-            votes, (np.repeat(np.arange(len(s)), s.shape[1]), ref_labels[top].ravel()), w.ravel()
-        )
+        block = X[start : start + _BLOCK]
+        if index is not None and start % _SEARCH_BLOCK == 0:
+            found_s, found_top = index.search(X[start : start + _SEARCH_BLOCK], k)
+        if index is None:
+            sims = block @ ref.T
+            if k < sims.shape[1]:
+                top = np.argpartition(sims, -k, axis=1)[:, -k:]
+                s = np.take_along_axis(sims, top, axis=1)
+            else:
+                top = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
+                s = sims
+        else:
+            within = slice(start % _SEARCH_BLOCK, start % _SEARCH_BLOCK + _BLOCK)
+            s, top = found_s[within], found_top[within]
+        # A query whose probed cells hold fewer than k rows has -inf fillers: they get no vote.
+        w = np.where(np.isfinite(s), np.clip(s, 1e-6, None), 0.0)
+        # One bincount over (row, label) pairs sums each row's votes per label.
+        pair = np.arange(len(s))[:, None] * n_labels + ref_labels[top]
+        votes = np.bincount(pair.ravel(), weights=w.ravel(), minlength=len(s) * n_labels)
+        votes = votes.reshape(len(s), n_labels)
         won = votes.argmax(axis=1)
         labels[start : start + _BLOCK] = won
         confidence[start : start + _BLOCK] = votes[np.arange(len(s)), won] / votes.sum(axis=1)
         nearest[start : start + _BLOCK] = s.max(axis=1)
     return labels, confidence, nearest
+
+
+class _CellIndex:
+    """Approximate nearest neighbours by cosine, over spherical k-means cells of the reference.
+
+    The reference is split into about ``2 * sqrt(n)`` cells. A query goes to its closest cell
+    centre and is compared exactly with the members of the ``n_probe`` cells whose centres
+    are closest to that centre, so all queries of a cell share one dense matrix product.
+    Built from the reference alone with a fixed seed: the same reference always gives the
+    same index (a saved and reloaded map assigns identically), and a query's neighbours depend
+    on nothing but the query.
+    """
+
+    def __init__(self, ref: np.ndarray, n_probe: int = _N_PROBE, n_iter: int = 10):
+        self.ref = ref
+        n_cells = int(min(len(ref), max(1, round(2 * np.sqrt(len(ref))))))
+        rng = np.random.default_rng(0)
+        centres = ref[np.sort(rng.choice(len(ref), n_cells, replace=False))]
+        for _ in range(n_iter):
+            cell = _nearest_centre(ref, centres)
+            order = np.argsort(cell, kind="stable")
+            used, starts = np.unique(cell[order], return_index=True)
+            sums = np.add.reduceat(ref[order], starts, axis=0)
+            # An emptied cell keeps its old centre (and is dropped below).
+            centres[used] = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        cell = _nearest_centre(ref, centres)
+        kept, cell = np.unique(cell, return_inverse=True)
+        self.centres = centres[kept].astype(np.float32)
+        members = np.split(np.argsort(cell, kind="stable"), np.cumsum(np.bincount(cell))[:-1])
+        n_probe = min(n_probe, len(kept))
+        near = np.argsort(-(self.centres @ self.centres.T), axis=1, kind="stable")[:, :n_probe]
+        self.candidates = [np.sort(np.concatenate([members[c] for c in row])) for row in near]
+
+    def search(self, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Similarities (n, k) and reference rows (n, k) of (about) the k nearest of each X.
+
+        A query with fewer than k candidates gets -inf similarities in the spare columns.
+        """
+        sims = np.full((len(X), k), -np.inf, dtype=np.float32)
+        rows = np.zeros((len(X), k), dtype=np.int64)
+        home = _nearest_centre(X, self.centres)
+        order = np.argsort(home, kind="stable")
+        bounds = np.searchsorted(home[order], np.arange(len(self.centres) + 1))
+
+        def cell(c: int) -> None:
+            cand = self.candidates[c]
+            ref = self.ref[cand]
+            queries = order[bounds[c] : bounds[c + 1]]
+            for start in range(0, len(queries), _BLOCK):
+                q = queries[start : start + _BLOCK]
+                block = X[q] @ ref.T
+                if len(cand) > k:
+                    top = np.argpartition(block, -k, axis=1)[:, -k:]
+                    sims[q] = np.take_along_axis(block, top, axis=1)
+                    rows[q] = cand[top]
+                else:
+                    sims[q, : len(cand)] = block
+                    rows[q, : len(cand)] = cand
+
+        # Cells run on threads with single-threaded BLAS (numpy releases the GIL): many small
+        # products split over BLAS threads were 5x slower on a busy machine.
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(_threads()) as pool:
+            list(pool.map(cell, np.flatnonzero(np.diff(bounds))))
+        return sims, rows
+
+
+def _threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _nearest_centre(X: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    from threadpoolctl import threadpool_limits
+
+    # Single-threaded: see _CellIndex.search; these products are small too.
+    with threadpool_limits(1, user_api="blas"):
+        return np.concatenate(
+            [(X[i : i + _BLOCK] @ centres.T).argmax(axis=1) for i in range(0, len(X), _BLOCK)]
+            or [np.empty(0, dtype=np.int64)]
+        )
 
 
 def _novelty_threshold(Xf: np.ndarray, rng: np.random.Generator, quantile: float = 0.01) -> float:

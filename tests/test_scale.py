@@ -106,3 +106,26 @@ def test_fit_is_sample_fit_then_assign_then_order(reports):
     assert pieces.novelty_threshold_ == whole.novelty_threshold_
     with pytest.raises(ValueError, match="Xf has 5 rows"):
         TrafficMap(**kw).fit_sample(X[:5], len(X))
+
+
+def test_large_reference_uses_the_cell_index_consistently(reports, monkeypatch):
+    # Above _EXACT_MAX_REF fitted texts, assignment searches a cell index instead of all of
+    # them; shrink the limit so that the real fitted sample here takes that path.
+    import evalcov.mapping as mapping
+
+    _, sampled = reports
+    X = sampled.traffic_embeddings_
+    exact = sampled.map_.assign(X)
+    monkeypatch.setattr(mapping, "_EXACT_MAX_REF", 50)
+    indexed_map = TrafficMap.from_state(sampled.map_.get_state())
+    indexed = indexed_map.assign(X)
+    assert indexed_map._reference_index() is not None
+    assert np.mean(indexed.labels == exact.labels) >= 0.98
+    # The nearest fitted text is found or a close second: similarities barely drop.
+    assert np.all(indexed.similarity <= exact.similarity + 1e-5)
+    assert np.median(exact.similarity - indexed.similarity) <= 1e-6
+    # Batch independence and a reload hold on this path too.
+    parts = [indexed_map.assign(X[i : i + 37]).labels for i in range(0, len(X), 37)]
+    np.testing.assert_array_equal(indexed.labels, np.concatenate(parts))
+    reloaded = TrafficMap.from_state(indexed_map.get_state()).assign(X[::-1])
+    np.testing.assert_array_equal(indexed.labels, reloaded.labels[::-1])
