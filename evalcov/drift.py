@@ -26,10 +26,11 @@ The method:
    clusters are arranged in a tree (average linkage on cosine distance between their
    traffic-weighted centroids) and every group of the tree is tested like a cluster, in the
    same Benjamini-Hochberg family. A cluster that is not covered emerges through a flagged
-   group when its own share rose too: at least ``min_ratio`` times its baseline share with
-   a one-sided p-value below ``alpha``. Covered clusters must emerge on their own: groups
-   are there to find uncovered traffic the map split, not to amplify mix drift. Such rows
-   carry ``via`` "group" in :attr:`Drift.emerging`.
+   group when its own share rose too: at least ``min_ratio`` times its baseline share, and
+   significant at ``alpha`` after Benjamini-Hochberg among the group's members
+   (hierarchical testing). Covered clusters must emerge on their own: groups are there to
+   find uncovered traffic the map split, not to amplify mix drift. Such rows carry ``via``
+   "group" in :attr:`Drift.emerging`.
 
 **Drift is not the same as a coverage gap.** A shift in the mix of topics the eval set
 already covers is drift (``drifted`` is True, covered clusters may emerge) but adds no
@@ -699,7 +700,9 @@ def _group_flags(
 
     A group is flagged like a cluster (q-value, ratio and increase of its pooled share); an
     ``eligible`` (not covered) member emerges with it when its own share is at least
-    ``min_ratio`` times its baseline share with a one-sided p-value below ``alpha``.
+    ``min_ratio`` times its baseline share and its own one-sided test is significant at
+    ``alpha`` after Benjamini-Hochberg within the group's members (hierarchical testing: a
+    group's members are tested only once the group is).
     """
     n_win, n_clusters = share.shape
     q_via = np.full((n_win, n_clusters), np.nan)
@@ -708,17 +711,16 @@ def _group_flags(
         & (g_share >= min_ratio * g_base_share)
         & (g_share - g_base_share >= min_increase)
     )
+    rising = eligible[None, :] & (share >= min_ratio * base_share) & (share > base_share)
+    via = np.zeros((n_win, n_clusters), dtype=bool)
     for w, g in zip(*np.nonzero(flagged), strict=True):
-        members = groups[g] > 0
-        q_via[w, members] = np.fmin(q_via[w, members], q_group[w, g])
-    rising = (
-        eligible[None, :]
-        & (np.nan_to_num(p_up, nan=1.0) < alpha)
-        & (share >= min_ratio * base_share)
-        & (share > base_share)
-    )
-    via = rising & ~np.isnan(q_via)
-    return via, np.where(via, q_via, np.nan)
+        members = np.flatnonzero(groups[g] > 0)
+        # The members of a flagged group are one family: Benjamini-Hochberg within it.
+        own = _bh(np.nan_to_num(p_up[w, members], nan=1.0)) < alpha
+        hit = members[own & rising[w, members]]
+        via[w, hit] = True
+        q_via[w, hit] = np.fmin(q_via[w, hit], q_group[w, g])
+    return via, q_via
 
 
 def _flag_table(
