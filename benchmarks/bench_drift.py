@@ -27,6 +27,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,7 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import evalcov  # noqa: E402
+from evalcov.drift import compute_drift  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "drift.md"
 N_WEEKS = 10
@@ -123,7 +125,7 @@ def evaluate(flags: np.ndarray, week_intent: pd.DataFrame, arriving: list[str]) 
     total = by["n"].sum()
     arr = week_intent[week_intent["intent"].isin(arriving)].groupby(["week", "cluster"])["n"].sum()
     arr_share = (arr / total).reindex(total.index).fillna(0.0)
-    delays, on_time = [], []
+    delays, on_time, on_time_any = [], [], []
     for intent, a in zip(arriving, ARRIVAL_WEEKS, strict=True):
         own = week_intent[week_intent["intent"] == intent]
         home = own.groupby("cluster")["n"].sum().idxmax()
@@ -131,6 +133,15 @@ def evaluate(flags: np.ndarray, week_intent: pd.DataFrame, arriving: list[str]) 
         exceeds = a + next(j for j, s in enumerate(RAMP) if s > 0.02)
         delays.append(hit[0] - a if hit else np.inf)
         on_time.append(bool(hit) and hit[0] <= exceeds)
+        # Looser: any flagged cluster whose traffic that week is mostly this intent.
+        mine = own.set_index(["week", "cluster"])["n"]
+        on_time_any.append(
+            any(
+                flags[w, c] and mine.get((w, c), 0) >= 0.5 * total.get((w, c), 0)
+                for w in range(a, exceeds + 1)
+                for c in own.loc[own["week"] == w, "cluster"]
+            )
+        )
     false_stationary = 0
     flagged_weights, flagged_arr = {}, {}
     for w, c in zip(*np.nonzero(flags), strict=True):
@@ -144,6 +155,7 @@ def evaluate(flags: np.ndarray, week_intent: pd.DataFrame, arriving: list[str]) 
     return {
         "delays": delays,
         "on_time": on_time,
+        "on_time_any": on_time_any,
         "false_stationary": false_stationary,
         "purity_all": purity,
         "flagged_clusters": len(flagged_weights),
@@ -174,6 +186,13 @@ def run_seed(clinc: pd.DataFrame, texts: list[str], vectors: np.ndarray, seed: i
     ours = d.clusters["emerging"].to_numpy().reshape(N_WEEKS, n_clusters)
     uncovered_status = (report.clusters["status"] != "covered").to_numpy()
     res = {"evalcov": evaluate(ours, week_intent, arriving)}
+    # Ablation: the per-cluster tests alone (a source without embeddings has no groups).
+    alone = compute_drift(
+        SimpleNamespace(queries=report.queries, clusters=report.clusters), freq="W"
+    )
+    res["evalcov, cluster tests only (no groups)"] = evaluate(
+        alone.clusters["emerging"].to_numpy().reshape(N_WEEKS, n_clusters), week_intent, arriving
+    )
     res["evalcov (uncovered flags)"] = evaluate(
         ours & uncovered_status[None, :], week_intent, arriving
     )
@@ -239,19 +258,27 @@ def report_tables(results: list[dict]) -> str:
         "exceeds 2% of traffic; 0 false emerging flags in stationary weeks (1-4); per-window "
         "coverage MAE <= 0.03. Flags of all methods are on evalcov's clusters.",
         "",
+        "Delays and the 2% column score the arrival's home cluster (the one holding most of "
+        "its queries). The next column is looser: the arrival is caught by its 2% window in "
+        "any flagged cluster where it is at least half that week's traffic (arrivals the map "
+        "split or merged into a covered cluster).",
+        "",
         "| method | delay median / max (windows) | arrivals flagged by the 2% window | "
+        "caught by the 2% window, any cluster | "
         "false flags, stationary weeks (all seeds) | flagged clusters per seed | "
         "purity (median) |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for m in methods:
         delays = [d for r in results for d in r["flags"][m]["delays"]]
         on_time = [x for r in results for x in r["flags"][m]["on_time"]]
+        anywhere = [x for r in results for x in r["flags"][m]["on_time_any"]]
         false = sum(r["flags"][m]["false_stationary"] for r in results)
         flagged = np.median([r["flags"][m]["flagged_clusters"] for r in results])
         purity = [p for r in results for p in r["flags"][m]["purity_all"]]
         lines.append(
-            f"| {m} | {_fmt_delays(delays)} | {sum(on_time)}/{len(on_time)} | {false} | "
+            f"| {m} | {_fmt_delays(delays)} | {sum(on_time)}/{len(on_time)} | "
+            f"{sum(anywhere)}/{len(anywhere)} | {false} | "
             f"{flagged:.0f} | {np.median(purity) if purity else float('nan'):.2f} |"
         )
     mae = [r["coverage_mae"] for r in results]
