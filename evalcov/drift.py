@@ -95,7 +95,7 @@ class Drift:
         covered (cluster status is "covered"), status, n_flagged (windows), p_value and
         q_value (in the first flagged window), via ("cluster": flagged on its own in its first
         window; "group": through a flagged group of neighbouring clusters, whose q_value is
-        given). ``fading`` has no groups.
+        given). Fading is tested per cluster only: its ``via`` is always "cluster".
     summary : dict
         Parameters and headline counts, including ``excluded`` and ``excluded_reasons``.
     excluded : int
@@ -580,6 +580,7 @@ def compute_drift(
     flags["emerging"]["via"] = np.where(
         direct[first, flags["emerging"]["cluster"].to_numpy()], "cluster", "group"
     )
+    flags["fading"]["via"] = "cluster"
     summary = {
         "freq": freq if isinstance(freq, str) else str(freq),
         "n_windows": int(n_win),
