@@ -3,8 +3,9 @@
 Fitting runs UMAP (5-D, cosine) and HDBSCAN on at most ``max_fit`` distinct texts. Every other
 text -- HDBSCAN's noise points, texts outside the fit sample, a later week's traffic -- is
 assigned in the *original* embedding space by a similarity-weighted vote of its nearest
-fitted neighbours. That keeps assignment cheap, deterministic and independent of UMAP's
-transform, and lets a saved map place new traffic into the same cluster IDs.
+fitted neighbours (found exhaustively, or through a cell index above 5,000 fitted texts).
+That keeps assignment cheap, deterministic and independent of UMAP's transform, and lets a
+saved map place new traffic into the same cluster IDs.
 """
 
 from __future__ import annotations
