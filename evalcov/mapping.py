@@ -24,6 +24,8 @@ _BLOCK = 1024
 # Reference sets up to this size are searched exhaustively when assigning; larger ones
 # through a _CellIndex probing _N_PROBE cells.
 _EXACT_MAX_REF = 5000
+# umap-learn computes an exact neighbour graph itself below 4096 points, with pynndescent above.
+_UMAP_EXACT_BELOW = 4096
 _N_PROBE = 16
 # Queries searched per call of the index: it loops over cells, so more queries per call
 # means fewer, larger matrix products.
@@ -195,9 +197,12 @@ class TrafficMap:
             )
             return np.zeros(n, dtype=np.int64)
         Z = Xf
-        reducer = self._make_reducer(n)
+        reducer = self._make_reducer(Xf)
         if reducer is not None:
-            Z = reducer.fit_transform(Xf)
+            with warnings.catch_warnings():
+                # The map assigns new traffic itself; UMAP's own transform is never used.
+                warnings.filterwarnings("ignore", "precomputed_knn", UserWarning)
+                Z = reducer.fit_transform(Xf)
         clusterer = self._make_clusterer(mcs)
         labels = np.asarray(clusterer.fit_predict(Z), dtype=np.int64)
         if len(labels) != n:
@@ -206,7 +211,8 @@ class TrafficMap:
             )
         return labels
 
-    def _make_reducer(self, n: int) -> Any:
+    def _make_reducer(self, Xf: np.ndarray) -> Any:
+        n = len(Xf)
         if self.reducer is None:
             return None
         if isinstance(self.reducer, str):
@@ -218,13 +224,21 @@ class TrafficMap:
                 warnings.simplefilter("ignore")
                 import umap
 
+            n_neighbors = min(self.n_neighbors, n - 1)
+            knn = None
+            if n >= _UMAP_EXACT_BELOW:
+                # Past this size UMAP would search neighbours with pynndescent, whose numba
+                # kernels compile in every fresh process (~100 s here) for a 1-2 s search. An
+                # exact graph from blocked matrix products is faster and has no approximation.
+                knn = (*_exact_knn(Xf, n_neighbors), None)
             return umap.UMAP(
                 n_components=min(self.n_components, n - 2),
-                n_neighbors=min(self.n_neighbors, n - 1),
+                n_neighbors=n_neighbors,
                 min_dist=0.0,
                 metric="cosine",
                 random_state=self.random_state,
                 n_jobs=1,
+                precomputed_knn=knn or (None, None, None),
             )
         if not hasattr(self.reducer, "fit_transform"):
             raise TypeError("reducer must have a fit_transform(X) method")
@@ -274,6 +288,28 @@ class TrafficMap:
         m.n_clusters_ = int(m.fit_labels_.max()) + 1
         m.novelty_threshold_ = float(state["novelty_threshold"])
         return m
+
+
+def _exact_knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit row's k nearest rows (itself first) and cosine distances, ascending.
+
+    Blocked matrix products: memory stays at one (block, n) slab.
+    """
+    n = len(X)
+    index = np.empty((n, k), dtype=np.int64)
+    dist = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, _BLOCK):
+        sims = X[start : start + _BLOCK] @ X.T
+        rows = np.arange(len(sims))
+        sims[rows, start + rows] = np.inf  # itself first, even among exact duplicates
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        s = np.take_along_axis(sims, top, axis=1)
+        order = np.argsort(-s, axis=1, kind="stable")
+        index[start : start + _BLOCK] = np.take_along_axis(top, order, axis=1)
+        d = 1.0 - np.take_along_axis(s, order, axis=1)
+        d[:, 0] = 0.0
+        dist[start : start + _BLOCK] = np.clip(d, 0.0, 2.0)
+    return index, dist
 
 
 def _sample(n: int, max_fit: int, rng: np.random.Generator) -> np.ndarray:

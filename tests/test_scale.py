@@ -129,3 +129,31 @@ def test_large_reference_uses_the_cell_index_consistently(reports, monkeypatch):
     np.testing.assert_array_equal(indexed.labels, np.concatenate(parts))
     reloaded = TrafficMap.from_state(indexed_map.get_state()).assign(X[::-1])
     np.testing.assert_array_equal(indexed.labels, reloaded.labels[::-1])
+
+
+def test_exact_neighbour_graph_for_umap_matches_brute_force(reports):
+    # Above 4096 fitted texts the map hands UMAP this graph instead of letting pynndescent
+    # search one; it must be the true cosine kNN with each text first at distance 0.
+    from sklearn.neighbors import NearestNeighbors
+
+    from evalcov.mapping import _exact_knn
+
+    X = reports[0].traffic_embeddings_
+    index, dist = _exact_knn(X, 10)
+    assert (index[:, 0] == np.arange(len(X))).all() and (dist[:, 0] == 0).all()
+    assert (np.diff(dist, axis=1) >= 0).all()
+    ref_dist, ref_index = NearestNeighbors(n_neighbors=10, metric="cosine").fit(X).kneighbors(X)
+    np.testing.assert_allclose(dist[:, 1:], ref_dist[:, 1:], atol=1e-5)
+    # Ties aside, the same neighbours.
+    same = (index[:, 1:] == ref_index[:, 1:]).mean()
+    assert same > 0.99
+
+
+def test_map_with_precomputed_neighbour_graph_matches_umaps_own(reports, monkeypatch):
+    import evalcov.mapping as mapping
+
+    X = reports[0].traffic_embeddings_
+    own = TrafficMap(min_cluster_size=30).fit(X).labels_
+    monkeypatch.setattr(mapping, "_UMAP_EXACT_BELOW", 100)  # take the precomputed path
+    ours = TrafficMap(min_cluster_size=30).fit(X).labels_
+    assert adjusted_rand_score(own, ours) > 0.9
