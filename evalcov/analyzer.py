@@ -10,10 +10,9 @@ import pandas as pd
 
 from evalcov.coverage import (
     claim_radii,
-    claimed_mask,
     cluster_coverage,
     covered_from_claims,
-    nearest_eval,
+    nearest_and_claimed,
 )
 from evalcov.dedupe import Deduped, dedupe
 from evalcov.embedders import embed, get_embedder
@@ -188,9 +187,8 @@ def build_report(
     dt, de, U, E = traffic_dedup, eval_dedup, traffic_embeddings, eval_embeddings
     eval_base = len(de.texts) if eval_base is None else eval_base
     n_clusters = int(labels.max()) + 1
-    sim, nearest = nearest_eval(U, E)
     radii = claim_radii(E, U, claim_k)
-    claimed = claimed_mask(U, E, radii)
+    sim, nearest, claimed = nearest_and_claimed(U, E, radii)
     eval_labels = analyzer.map_.assign(E).labels
     covered, claimed_share, status = covered_from_claims(
         claimed,

@@ -28,6 +28,7 @@ __all__ = [
     "cluster_coverage",
     "covered_from_claims",
     "eval_counts",
+    "nearest_and_claimed",
     "nearest_eval",
 ]
 
@@ -51,14 +52,29 @@ def nearest_eval(traffic: np.ndarray, evals: np.ndarray) -> tuple[np.ndarray, np
     index : ndarray of shape (n_traffic,), int64
         Row of the nearest eval vector.
     """
+    sim, idx, _ = nearest_and_claimed(traffic, evals)
+    return sim, idx
+
+
+def nearest_and_claimed(
+    traffic: np.ndarray, evals: np.ndarray, radii: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`nearest_eval` and, given claim radii, :func:`claimed_mask` in one pass.
+
+    Both read the same (traffic, eval) similarity blocks; at a million queries computing
+    them once saves a fifth of the measurement. ``claimed`` is None without ``radii``.
+    """
     sim = np.empty(len(traffic), dtype=np.float32)
     idx = np.empty(len(traffic), dtype=np.int64)
+    claimed = None if radii is None else np.empty(len(traffic), dtype=bool)
     for start in range(0, len(traffic), _BLOCK):
         block = traffic[start : start + _BLOCK] @ evals.T
         j = block.argmax(axis=1)
         idx[start : start + _BLOCK] = j
         sim[start : start + _BLOCK] = block[np.arange(len(j)), j]
-    return sim, idx
+        if claimed is not None:
+            claimed[start : start + _BLOCK] = _inside(block, radii)
+    return sim, idx, claimed
 
 
 def claim_radii(evals: np.ndarray, traffic: np.ndarray, k: int) -> np.ndarray:
@@ -84,14 +100,16 @@ def claim_radii(evals: np.ndarray, traffic: np.ndarray, k: int) -> np.ndarray:
 
 def claimed_mask(traffic: np.ndarray, evals: np.ndarray, radii: np.ndarray) -> np.ndarray:
     """True for traffic vectors inside the claim radius of at least one eval vector."""
-    # The radius comes from a differently shaped matrix product, whose float32 rounding can
-    # differ in the last bits: the tolerance keeps each prompt's own k-th neighbour claimed.
-    bound = radii[None, :] - _TOLERANCE
     out = np.empty(len(traffic), dtype=bool)
     for start in range(0, len(traffic), _BLOCK):
-        block = traffic[start : start + _BLOCK] @ evals.T
-        out[start : start + _BLOCK] = (block >= bound).any(axis=1)
+        out[start : start + _BLOCK] = _inside(traffic[start : start + _BLOCK] @ evals.T, radii)
     return out
+
+
+def _inside(block: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    # The radius comes from a differently shaped matrix product, whose float32 rounding can
+    # differ in the last bits: the tolerance keeps each prompt's own k-th neighbour claimed.
+    return (block >= radii[None, :] - _TOLERANCE).any(axis=1)
 
 
 def covered_from_claims(

@@ -18,9 +18,27 @@ Labeler = Callable[[list[str], list[str]], str]
 
 
 def ctfidf_keywords(
-    texts: Sequence[str], labels: np.ndarray, weights: np.ndarray, n_clusters: int, top: int = 4
+    texts: Sequence[str],
+    labels: np.ndarray,
+    weights: np.ndarray,
+    n_clusters: int,
+    top: int = 4,
+    max_texts: int = 50_000,
+    min_per_cluster: int = 200,
 ) -> list[list[str]]:
-    """Top c-TF-IDF terms (unigrams and bigrams) of each cluster, traffic-weighted."""
+    """Top c-TF-IDF terms (unigrams and bigrams) of each cluster, traffic-weighted.
+
+    Above ``max_texts`` distinct texts, each cluster contributes only its heaviest texts (an
+    equal quota per cluster, at least ``min_per_cluster``): a few top terms do not need the
+    long tail, and vectorizing 400k texts took longer than the rest of the measurement.
+    """
+    labels = np.asarray(labels)
+    weights = np.asarray(weights, dtype=float)
+    if len(texts) > max_texts:
+        quota = max(min_per_cluster, max_texts // max(n_clusters, 1))
+        keep = _heaviest_per_cluster(labels, weights, quota)
+        texts = [texts[i] for i in keep]
+        labels, weights = labels[keep], weights[keep]
     vectorizer = CountVectorizer(
         ngram_range=(1, 2), stop_words="english", min_df=1, token_pattern=r"(?u)\b\w[\w'-]*\w\b"
     )
@@ -55,6 +73,15 @@ def ctfidf_keywords(
                 break
         out.append(picked)
     return out
+
+
+def _heaviest_per_cluster(labels: np.ndarray, weights: np.ndarray, quota: int) -> np.ndarray:
+    """Sorted rows: each cluster's ``quota`` heaviest rows (ties: earlier row first)."""
+    order = np.lexsort((np.arange(len(labels)), -weights, labels))
+    sorted_labels = labels[order]
+    starts = np.searchsorted(sorted_labels, sorted_labels, side="left")
+    rank = np.arange(len(order)) - starts
+    return np.sort(order[rank < quota])
 
 
 def central_examples(

@@ -157,3 +157,18 @@ def test_map_with_precomputed_neighbour_graph_matches_umaps_own(reports, monkeyp
     monkeypatch.setattr(mapping, "_UMAP_EXACT_BELOW", 100)  # take the precomputed path
     ours = TrafficMap(min_cluster_size=30).fit(X).labels_
     assert adjusted_rand_score(own, ours) > 0.9
+
+
+def test_one_pass_nearest_and_claims_equal_the_separate_passes(reports):
+    from evalcov.coverage import claim_radii, claimed_mask, nearest_and_claimed, nearest_eval
+
+    full = reports[0]
+    U, E = full.traffic_embeddings_, full.eval_embeddings_
+    radii = claim_radii(E, U, full.claim_k_)
+    sim, idx, claimed = nearest_and_claimed(U, E, radii)
+    ref_sim, ref_idx = nearest_eval(U, E)
+    np.testing.assert_array_equal(sim, ref_sim)
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(claimed, claimed_mask(U, E, radii))
+    np.testing.assert_array_equal(claimed, full.unique_["claimed"].to_numpy())
+    assert 0 < claimed.mean() < 1
