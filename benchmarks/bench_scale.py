@@ -347,6 +347,13 @@ def main() -> None:
     parser.add_argument("--bertopic-timeout", type=float, default=1200.0)
     parser.add_argument("--default-sizes", type=int, nargs="*", default=[10_000])
     parser.add_argument(
+        "--fast-sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also run these sizes end to end with the fast embedder and an empty cache",
+    )
+    parser.add_argument(
         "--from-json",
         type=Path,
         help="re-render the tables from the JSON lines a previous run printed; "
@@ -401,10 +408,14 @@ def main() -> None:
     ]
     hashed: list[dict] = []
     runs = [(n, "hash") for n in args.sizes] + [(n, "default") for n in args.default_sizes]
+    runs += [(n, "fast") for n in args.fast_sizes]
+    full_fast: list[dict] = []
     for n, embedder in runs:
         r = measure(["evalcov", str(n), embedder], timeout=3600)
         if embedder == "hash":
             hashed.append(r)
+        elif embedder == "fast":
+            full_fast.append(r)
         cells = " | ".join(
             f"{r['stages'][s][0]:.1f} / {r['stages'][s][2]:.1f} / {r['stages'][s][1]:.0f}"
             for s in ("read", "dedupe", "embed", "fit", "assign", "measure")
@@ -429,6 +440,14 @@ def main() -> None:
         f"({biggest['unique']:,} distinct): {estimate:.0f} s = {estimate / 60:.1f} min "
         f"(engine without embedding {engine:.0f} s, measured above, + "
         f"{biggest['unique']:,} / {rate:.0f} texts/s). This is an estimate, not a full run.",
+        "",
+        *(
+            f"Measured end to end with the fast embedder and an empty cache: {r['rows']:,} rows "
+            f"({r['unique']:,} distinct) in {r['total_s']:.0f} s = {r['total_s'] / 60:.1f} min "
+            f"wall, {r['total_cpu_s']:.0f} CPU s; embedding {r['stages']['embed'][0]:.0f} s "
+            "(row in the table above)."
+            for r in full_fast
+        ),
         "",
         "## BERTopic (fit_transform + topics_per_class, same embeddings)",
         "",
