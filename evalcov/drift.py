@@ -572,15 +572,18 @@ def compute_drift(
     now = share[last[-1]] if len(last) else np.full(n_clusters, np.nan)
     flags = {
         "emerging": _flag_table(
-            emerging, share, now, base_share, p_up, np.where(direct, q_up, q_via), starts, table
+            emerging,
+            share,
+            now,
+            base_share,
+            p_up,
+            np.where(direct, q_up, q_via),
+            starts,
+            table,
+            direct,
         ),
         "fading": _flag_table(fading, share, now, base_share, p_down, q_down, starts, table),
     }
-    first = emerging.argmax(axis=0)[flags["emerging"]["cluster"].to_numpy()]
-    flags["emerging"]["via"] = np.where(
-        direct[first, flags["emerging"]["cluster"].to_numpy()], "cluster", "group"
-    )
-    flags["fading"]["via"] = "cluster"
     summary = {
         "freq": freq if isinstance(freq, str) else str(freq),
         "n_windows": int(n_win),
@@ -735,9 +738,13 @@ def _flag_table(
     q: np.ndarray,
     starts: pd.DatetimeIndex,
     table: pd.DataFrame,
+    direct: np.ndarray | None = None,
 ) -> pd.DataFrame:
+    """One row per flagged cluster; ``direct`` marks the flags a cluster earned on its own
+    (None: all of them), the rest came through a group (column ``via``)."""
     clusters = np.flatnonzero(flagged.any(axis=0))
     first = flagged[:, clusters].argmax(axis=0)
+    own = np.ones(len(clusters), bool) if direct is None else direct[first, clusters]
     status = table["status"].to_numpy(dtype=object)[clusters]
     out = pd.DataFrame(
         {
@@ -752,6 +759,7 @@ def _flag_table(
             "n_flagged": flagged[:, clusters].sum(axis=0),
             "p_value": p[first, clusters],
             "q_value": q[first, clusters],
+            "via": np.where(own, "cluster", "group"),
         }
     )
     if "proposed" in table.columns:
