@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from evalcov._files import default_mode
-from evalcov.coverage import claim_radii, claimed_mask, nearest_eval
+from evalcov.coverage import claim_radii, nearest_and_claimed
 from evalcov.mapping import TrafficMap
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "AssignedTraffic", "SavedMap", "from_report", "load", "save"]
@@ -227,12 +227,14 @@ def _assign(
     cluster[seen] = saved._seen_cluster[seen_row[seen]]
     claimed[seen] = saved._seen_claimed[seen_row[seen]]
     new = ~seen
+    # One pass over the (traffic, eval) similarities gives nearest prompts and claims.
+    sim, nearest, fresh = nearest_and_claimed(U, saved.eval_embeddings_, saved.claim_radii_)
     if new.any():
         a = saved.map_.assign(U[new])
         cluster[new] = a.labels
         confidence[new] = a.confidence
         novel[new] = a.novel
-        claimed[new] = claimed_mask(U[new], saved.eval_embeddings_, saved.claim_radii_)
+        claimed[new] = fresh[new]
     nearest_cluster = cluster.copy()
     n_saved = len(saved.clusters)
     proposed = _group_novel(U, novel, n_saved, min_cluster_size)
@@ -259,7 +261,6 @@ def _assign(
         )
     st = status[cluster]
     covered = (st == "covered") | ((st == "thin") & claimed)
-    sim, nearest = nearest_eval(U, saved.eval_embeddings_)
 
     clusters = _cluster_table(saved, dt, U, cluster, covered, claimed, novel, status, n_total)
     unique = pd.DataFrame(
