@@ -199,14 +199,15 @@ def cached_embeddings(
     return unique, vectors
 
 
-def kmeans_vote(report, seed: int, per_eval: bool = True) -> np.ndarray:
+def kmeans_vote(report, seed: int) -> np.ndarray:
     """A lead, not shipped: evalcov's claims and pooling rule on k-means maps of the original
     embedding space at 7 resolutions, each text covered when most maps say so. No single
     granularity matches the topics, so the verdict is averaged over granularities.
 
-    ``per_eval`` (default) sets the resolutions from the eval set: maps whose clusters expect
-    1 to 6 eval prompts each (k = n_eval / 1 ... n_eval / 6), the range in which the rule's
-    count test has any power. Otherwise mean cluster sizes of 40 to 220 distinct texts."""
+    The resolutions come from the eval set: maps whose clusters expect 1 to 6 eval prompts
+    each (k = n_eval / 1 ... n_eval / 6), the range in which the rule's count test has any
+    power. (Sizes set from traffic instead, 40 to 220 distinct texts per cluster, over-merged
+    bench_drift's smaller topics.)"""
     from sklearn.cluster import KMeans
 
     from evalcov.coverage import covered_from_claims
@@ -215,11 +216,7 @@ def kmeans_vote(report, seed: int, per_eval: bool = True) -> np.ndarray:
     unique = report.unique_
     nearest_traffic = (E @ U.T).argmax(axis=1)
     votes = []
-    if per_eval:
-        ks = len(E) / np.geomspace(1, 6, 7)
-    else:
-        ks = len(U) / np.geomspace(40, 220, 7)
-    for k in ks:
+    for k in len(E) / np.geomspace(1, 6, 7):
         k = int(min(max(2, round(k)), len(U)))
         labels = KMeans(k, n_init=1, random_state=seed).fit_predict(U).astype(np.int64)
         covered, _, _ = covered_from_claims(

@@ -141,7 +141,7 @@ def diagnose(scenario: CoverageScenario, report) -> dict[str, float]:
     out = {name: float(mask.mean()) for name, mask in rows.items()}
     clusters = queries["cluster"].to_numpy()
     majority = pd.Series(truth).groupby(clusters).transform("mean").to_numpy() >= 0.5
-    out["F1, oracle labels on evalcov's clusters"] = _f1(truth, majority)
+    out["F1, oracle labels on evalcov's clusters"] = _flags_f1(scenario, majority)
 
     codes = report.traffic_dedup_.codes
     unique_intent = _first_label(codes, intent, len(report.unique_))
@@ -161,13 +161,11 @@ def diagnose(scenario: CoverageScenario, report) -> dict[str, float]:
         analyzer.covered_share,
         analyzer.thin_share,
     )
-    out["F1, evalcov's rule on true-intent clusters"] = _f1(truth, ~covered[codes])
-    voted = kmeans_vote(report, scenario.seed)[codes]
-    out["F1, lead: rule voted over 7 k-means maps"] = _f1(truth, ~voted)
-    out["intent recall, same lead"] = clinc_metrics(scenario, _verdict_from_flags(~voted))[
-        "intent recall"
-    ]
-    out["coverage error, same lead"] = abs(voted.mean() - scenario.true_coverage)
+    out["F1, evalcov's rule on true-intent clusters"] = _flags_f1(scenario, ~covered[codes])
+    lead = clinc_metrics(scenario, _verdict_from_flags(~kmeans_vote(report, scenario.seed)[codes]))
+    out["F1, lead: rule voted over 7 k-means maps"] = lead["F1"]
+    out["intent recall, same lead"] = lead["intent recall"]
+    out["coverage error, same lead"] = lead["coverage error"]
     return out
 
 
@@ -179,8 +177,8 @@ def _first_label(codes: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
     return labels[first]
 
 
-def _f1(truth: np.ndarray, flagged: np.ndarray) -> float:
-    return float(precision_recall_fscore_support(truth, flagged, average="binary")[2])
+def _flags_f1(scenario: CoverageScenario, flagged: np.ndarray) -> float:
+    return clinc_metrics(scenario, _verdict_from_flags(flagged))["F1"]
 
 
 def run_threshold(traffic: np.ndarray, evals: np.ndarray, threshold: float) -> Verdict:

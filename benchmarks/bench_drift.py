@@ -206,12 +206,12 @@ def run_seed(clinc: pd.DataFrame, texts: list[str], vectors: np.ndarray, seed: i
 
     true_cov = 1.0 - traffic.groupby("week")["uncovered"].mean().to_numpy()
     reported = d.windows["coverage"].to_numpy()
-    # The lead recorded by bench_coverage (not shipped): its per-window coverage on this log.
-    voted = kmeans_vote(report, seed)[report.traffic_dedup_.codes]
-    lead = pd.Series(voted).groupby(traffic["week"].to_numpy()).mean().to_numpy()
     w = d.windows
-    # Domain classifier per window vs week 0 (Evidently's default: drift when AUC > 0.55).
     codes = report.traffic_dedup_.codes
+    # The lead recorded by bench_coverage (not shipped): its per-window coverage on this log.
+    voted = kmeans_vote(report, seed)[codes]
+    lead = pd.Series(voted).groupby(traffic["week"].to_numpy()).mean().to_numpy()
+    # Domain classifier per window vs week 0 (Evidently's default: drift when AUC > 0.55).
     X = report.traffic_embeddings_[codes]
     X0 = X[(traffic["week"] == 0).to_numpy()]
     aucs = [domain_auc(X0, X[(traffic["week"] == k).to_numpy()], seed) for k in range(1, N_WEEKS)]
