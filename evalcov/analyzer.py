@@ -33,12 +33,19 @@ class CoverageAnalyzer:
     ----------
     embedder : str, Embedder, SentenceTransformer or callable, default="default"
         See :func:`evalcov.embedders.get_embedder`.
-    reducer, clusterer : estimator or str
-        Swappable steps of the map, see :class:`evalcov.mapping.TrafficMap`.
+    reducer, clusterer : estimator or str, default=None and "kmeans"
+        Swappable steps of the map, see :class:`evalcov.mapping.TrafficMap`
+        (``reducer="umap", clusterer="hdbscan"`` is the density map of earlier versions).
+    n_clusters : int, optional
+        Clusters of the default k-means map. Default: half the distinct eval prompts, so
+        each cluster expects two prompts if the eval set followed traffic -- the fewest the
+        pooling rule's count test can use, and the finest resolution at which the eval set
+        can testify about a topic. At most one cluster per ``min_cluster_size`` texts.
     labeler : callable (keywords, examples) -> str, optional
         Names clusters; default joins the top c-TF-IDF keywords.
     min_cluster_size : int, optional
-        Smallest cluster, in distinct texts (default grows with the sqrt of the sample).
+        Smallest cluster (HDBSCAN) or smallest average cluster (k-means), in distinct texts
+        (default grows with the sqrt of the sample, at least 10).
     reach : float, default=1.0
         How many traffic texts one eval prompt stands for, as a multiple of the base rate
         ``n_traffic_unique / n_eval``.
@@ -65,8 +72,9 @@ class CoverageAnalyzer:
     def __init__(
         self,
         embedder: Any = "default",
-        reducer: Any = "umap",
-        clusterer: Any = "hdbscan",
+        reducer: Any = None,
+        clusterer: Any = "kmeans",
+        n_clusters: int | None = None,
         labeler: Any = None,
         min_cluster_size: int | None = None,
         reach: float = 1.0,
@@ -81,6 +89,7 @@ class CoverageAnalyzer:
         self.embedder = embedder
         self.reducer = reducer
         self.clusterer = clusterer
+        self.n_clusters = n_clusters
         self.labeler = labeler
         self.min_cluster_size = min_cluster_size
         self.reach = reach
@@ -92,7 +101,17 @@ class CoverageAnalyzer:
         self.show_progress = show_progress
         self.random_state = random_state
 
+    def n_clusters_for(self, n_eval: int) -> int:
+        """Clusters of the k-means map for ``n_eval`` distinct eval prompts."""
+        return self.n_clusters or max(1, round(n_eval / 2))
+
     def _validate(self) -> None:
+        if self.n_clusters is not None and not (
+            isinstance(self.n_clusters, (int, np.integer)) and self.n_clusters >= 1
+        ):
+            raise ValueError(
+                f"n_clusters must be a positive integer or None, got {self.n_clusters!r}"
+            )
         if not (isinstance(self.reach, (int, float)) and self.reach > 0):
             raise ValueError(f"reach must be a positive number, got {self.reach!r}")
         if not 0 < self.thin_share <= self.covered_share <= 1:
@@ -140,6 +159,7 @@ class CoverageAnalyzer:
         self.map_ = TrafficMap(
             reducer=self.reducer,
             clusterer=self.clusterer,
+            n_clusters=self.n_clusters_for(len(de.texts)),
             min_cluster_size=self.min_cluster_size,
             max_fit=self.max_fit,
             random_state=self.random_state,

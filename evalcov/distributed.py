@@ -240,6 +240,7 @@ def analyze_dask(
     tmap = TrafficMap(
         reducer=analyzer.reducer,
         clusterer=analyzer.clusterer,
+        n_clusters=analyzer.n_clusters_for(len(de.texts)),
         min_cluster_size=analyzer.min_cluster_size,
         max_fit=analyzer.max_fit,
         random_state=analyzer.random_state,

@@ -1,7 +1,8 @@
-"""The map of traffic: reduce + cluster a bounded sample once, then assign everything else.
+"""The map of traffic: cluster a bounded sample once, then assign everything else.
 
-Fitting runs UMAP (5-D, cosine) and HDBSCAN on at most ``max_fit`` distinct texts. Every other
-text -- HDBSCAN's noise points, texts outside the fit sample, a later week's traffic -- is
+Fitting runs k-means in the original embedding space on at most ``max_fit`` distinct texts
+(UMAP + HDBSCAN, or any estimator, on request). Every other text -- HDBSCAN's noise points
+when it is used, texts outside the fit sample, a later week's traffic -- is
 assigned in the *original* embedding space by a similarity-weighted vote of its nearest
 fitted neighbours (found exhaustively, or through a cell index above 5,000 fitted texts).
 That keeps assignment cheap, deterministic and independent of UMAP's transform, and lets a
@@ -27,6 +28,9 @@ _EXACT_MAX_REF = 5000
 # umap-learn computes an exact neighbour graph itself below 4096 points, with pynndescent above.
 _UMAP_EXACT_BELOW = 4096
 _N_PROBE = 16
+# k-means restarts: one k-means++ start lands in a poor local optimum (two topics merged,
+# another split) often enough to change a report between seeds.
+_N_INIT = 3
 # Queries searched per call of the index: it loops over cells, so more queries per call
 # means fewer, larger matrix products.
 _SEARCH_BLOCK = 64 * _BLOCK
@@ -56,17 +60,22 @@ class Assignment:
 
 
 class TrafficMap:
-    """Reducer + density clusterer fitted on a sample, with nearest-neighbour assignment.
+    """Clusterer (optionally after a reducer) fitted on a sample, with nearest-neighbour
+    assignment.
 
     Parameters
     ----------
-    reducer : "umap", None or estimator, default="umap"
+    reducer : "umap", None or estimator, default=None
         Any object with ``fit_transform(X)``; None clusters the embeddings directly.
-    clusterer : "hdbscan" or estimator, default="hdbscan"
+    clusterer : "kmeans", "hdbscan" or estimator, default="kmeans"
         Any object with ``fit_predict(X)`` returning labels (-1 for noise).
+    n_clusters : int, optional
+        Clusters k-means makes. :class:`~evalcov.CoverageAnalyzer` sets it from the eval set
+        (two prompts expected per cluster); without it, ``round(sqrt(n / 2))`` for n distinct
+        texts. Capped at ``n // min_cluster_size``.
     min_cluster_size : int, optional
-        HDBSCAN's smallest cluster. Default: ``max(10, round(sqrt(n_fit) / 10))`` distinct
-        texts, so granularity grows slowly with the sample.
+        HDBSCAN's smallest cluster, and k-means' smallest average cluster. Default:
+        ``max(10, round(sqrt(n_fit) / 10))`` distinct texts.
     n_components : int, default=5
         UMAP output dimension.
     n_neighbors : int, default=15
@@ -81,8 +90,9 @@ class TrafficMap:
 
     def __init__(
         self,
-        reducer: Any = "umap",
-        clusterer: Any = "hdbscan",
+        reducer: Any = None,
+        clusterer: Any = "kmeans",
+        n_clusters: int | None = None,
         min_cluster_size: int | None = None,
         n_components: int = 5,
         n_neighbors: int = 15,
@@ -92,6 +102,7 @@ class TrafficMap:
     ):
         self.reducer = reducer
         self.clusterer = clusterer
+        self.n_clusters = n_clusters
         self.min_cluster_size = min_cluster_size
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -138,7 +149,7 @@ class TrafficMap:
             raise ValueError(
                 f"Xf has {len(Xf)} rows, but the sample of {n} rows has {len(fit_index)}"
             )
-        raw = self._cluster(Xf)
+        raw = self._cluster(Xf, n)
         outlier = raw < 0
         if outlier.all():
             raw = np.zeros(len(Xf), dtype=np.int64)
@@ -153,6 +164,7 @@ class TrafficMap:
         self.fit_labels_ = labels
         self.n_clusters_ = int(labels.max()) + 1
         self.novelty_threshold_ = _novelty_threshold(Xf, rng)
+        self.assign_by_ = "centroid" if self.clusterer == "kmeans" else "vote"
         return self
 
     def order_clusters(self, traffic: np.ndarray) -> np.ndarray:
@@ -172,9 +184,29 @@ class TrafficMap:
         self._check_fitted()
         X = np.asarray(X, dtype=np.float32)
         labels, confidence, similarity = _vote(
-            X, self.fit_embeddings_, self.fit_labels_, self.assign_k, self._reference_index()
+            X,
+            self.fit_embeddings_,
+            self.fit_labels_,
+            self.assign_k,
+            self._reference_index(),
+            self._centroids(),
         )
         return Assignment(labels, confidence, similarity, similarity < self.novelty_threshold_)
+
+    def _centroids(self) -> np.ndarray | None:
+        """Mean fitted vector per cluster when the map assigns by nearest centroid, else None."""
+        if getattr(self, "assign_by_", "vote") != "centroid":
+            return None
+        cached = getattr(self, "_centroid_cache", None)
+        if cached is not None and cached[0] is self.fit_labels_:
+            return cached[1]
+        order = np.argsort(self.fit_labels_, kind="stable")
+        counts = np.bincount(self.fit_labels_, minlength=self.n_clusters_)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        sums = np.add.reduceat(self.fit_embeddings_[order].astype(np.float64), starts, axis=0)
+        centroids = (sums / counts[:, None]).astype(np.float32)
+        self._centroid_cache = (self.fit_labels_, centroids)
+        return centroids
 
     def _reference_index(self) -> _CellIndex | None:
         """The fitted sample's neighbour index, built on first use (None: exact search)."""
@@ -185,7 +217,7 @@ class TrafficMap:
             index = self._cell_index = _CellIndex(self.fit_embeddings_)
         return index
 
-    def _cluster(self, Xf: np.ndarray) -> np.ndarray:
+    def _cluster(self, Xf: np.ndarray, n_total: int) -> np.ndarray:
         n = len(Xf)
         mcs = self.min_cluster_size or max(10, int(round(np.sqrt(n) / 10)))
         if n < max(2 * mcs, 20):
@@ -203,7 +235,7 @@ class TrafficMap:
                 # The map assigns new traffic itself; UMAP's own transform is never used.
                 warnings.filterwarnings("ignore", "precomputed_knn", UserWarning)
                 Z = reducer.fit_transform(Xf)
-        clusterer = self._make_clusterer(mcs)
+        clusterer = self._make_clusterer(mcs, n_total)
         labels = np.asarray(clusterer.fit_predict(Z), dtype=np.int64)
         if len(labels) != n:
             raise ValueError(
@@ -246,11 +278,15 @@ class TrafficMap:
 
         return clone(self.reducer)
 
-    def _make_clusterer(self, mcs: int) -> Any:
+    def _make_clusterer(self, mcs: int, n_total: int) -> Any:
         if isinstance(self.clusterer, str):
+            if self.clusterer == "kmeans":
+                # Granularity follows all the traffic, so a sample fit makes the same clusters.
+                k = self.n_clusters or round(np.sqrt(n_total / 2))
+                return _KMeans(min(max(1, k), max(1, n_total // mcs)), self.random_state)
             if self.clusterer != "hdbscan":
                 raise ValueError(
-                    f"clusterer must be 'hdbscan' or an estimator, got {self.clusterer!r}"
+                    f"clusterer must be 'kmeans', 'hdbscan' or an estimator, got {self.clusterer!r}"
                 )
             import hdbscan
 
@@ -274,6 +310,7 @@ class TrafficMap:
             "fit_outlier": self.fit_outlier_,
             "novelty_threshold": float(self.novelty_threshold_),
             "assign_k": int(self.assign_k),
+            "assign_by": str(getattr(self, "assign_by_", "vote")),
             "random_state": int(self.random_state),
         }
 
@@ -287,7 +324,32 @@ class TrafficMap:
         m.fit_index_ = np.arange(len(m.fit_labels_))
         m.n_clusters_ = int(m.fit_labels_.max()) + 1
         m.novelty_threshold_ = float(state["novelty_threshold"])
+        # Files written before k-means maps existed assign by neighbour vote.
+        assign_by = state.get("assign_by", "vote")
+        if assign_by not in ("vote", "centroid"):
+            raise ValueError(f"assign_by must be 'vote' or 'centroid', got {assign_by!r}")
+        m.assign_by_ = assign_by
         return m
+
+
+class _KMeans:
+    """k-means (best of ``_N_INIT`` seeded k-means++ starts) that allows k == 1."""
+
+    def __init__(self, k: int, random_state: int):
+        self.k = k
+        self.random_state = random_state
+
+    def fit_predict(self, X: np.ndarray) -> np.ndarray:
+        if self.k == 1:
+            return np.zeros(len(X), dtype=np.int64)
+        from sklearn.cluster import KMeans
+
+        with warnings.catch_warnings():
+            # Fewer distinct points than k: k-means says so, and the ids are made consecutive.
+            warnings.filterwarnings("ignore", "Number of distinct clusters", UserWarning)
+            model = KMeans(self.k, n_init=_N_INIT, random_state=self.random_state)
+            labels = model.fit_predict(X)
+        return np.unique(labels, return_inverse=True)[1].astype(np.int64)
 
 
 def _exact_knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -324,8 +386,13 @@ def _vote(
     ref_labels: np.ndarray,
     k: int,
     index: _CellIndex | None = None,
+    centroids: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Similarity-weighted k-nearest-neighbour vote of X against labelled reference vectors.
+
+    With ``centroids`` (one row per label), each query goes to its nearest centroid -- the
+    exact rule of a k-means partition -- and the confidence is the share of the neighbour
+    vote that agrees.
 
     Up to ``_EXACT_MAX_REF`` reference vectors the neighbours are exact. Above that they come
     from a :class:`_CellIndex` (pass ``index`` to reuse one): a full scan of a 20,000-row
@@ -360,7 +427,11 @@ def _vote(
         pair = np.arange(len(s))[:, None] * n_labels + ref_labels[top]
         votes = np.bincount(pair.ravel(), weights=w.ravel(), minlength=len(s) * n_labels)
         votes = votes.reshape(len(s), n_labels)
-        won = votes.argmax(axis=1)
+        if centroids is None:
+            won = votes.argmax(axis=1)
+        else:
+            # argmin |x - c|^2 == argmax (x.c - |c|^2 / 2)
+            won = (block @ centroids.T - 0.5 * (centroids**2).sum(axis=1)).argmax(axis=1)
         labels[start : start + _BLOCK] = won
         confidence[start : start + _BLOCK] = votes[np.arange(len(s)), won] / votes.sum(axis=1)
         nearest[start : start + _BLOCK] = s.max(axis=1)

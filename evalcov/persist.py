@@ -117,6 +117,7 @@ class SavedMap:
                 "fit_outlier": arrays["fit_outlier"],
                 "novelty_threshold": meta["novelty_threshold"],
                 "assign_k": meta["assign_k"],
+                "assign_by": meta.get("assign_by", "vote"),
                 "random_state": meta["random_state"],
             }
         )
@@ -558,6 +559,7 @@ def from_report(report: Any) -> SavedMap:
         "claim_k": int(report.claim_k_),
         "novelty_threshold": float(state["novelty_threshold"]),
         "assign_k": int(state["assign_k"]),
+        "assign_by": state["assign_by"],
         "random_state": int(state["random_state"]),
         "n_clusters": int(len(report.clusters)),
         "coverage": float(report.coverage),

@@ -144,8 +144,8 @@ def layout_2d(
 def sample_rows(report: CoverageReport, max_points: int) -> np.ndarray:
     """Rows of ``report.unique_`` to draw: all, or a weighted sample stratified by cluster.
 
-    Each cluster gets a share of ``max_points`` proportional to its distinct texts (at least
-    one), and inside a cluster texts are drawn without replacement with probability
+    Each cluster gets one text and a share of the rest of ``max_points`` proportional to its
+    other distinct texts, and inside a cluster texts are drawn without replacement with probability
     proportional to their traffic weight (Efraimidis-Spirakis keys), seeded by the report's
     ``random_state``.
     """
@@ -158,12 +158,17 @@ def sample_rows(report: CoverageReport, max_points: int) -> np.ndarray:
     keys = np.log(rng.random(n)) / np.maximum(weights, 1e-12)
     clusters = u["cluster"].to_numpy()
     sizes = np.bincount(clusters)
-    exact = sizes * max_points / n
-    quota = np.floor(exact).astype(np.int64)
-    # Largest remainders fill the budget exactly; every cluster keeps at least one text.
-    spare = max_points - quota.sum()
-    quota[np.argsort(-(exact - quota), kind="stable")[:spare]] += 1
-    quota = np.maximum(quota, sizes > 0)
+    # Every cluster keeps one text; the rest of the budget goes in proportion to the texts
+    # left, largest remainders first, so the sample has exactly max_points texts (or one per
+    # cluster when there are more clusters than that).
+    quota = (sizes > 0).astype(np.int64)
+    budget = max(max_points - int(quota.sum()), 0)
+    left = sizes - quota
+    exact = left * budget / max(int(left.sum()), 1)
+    extra = np.floor(exact).astype(np.int64)
+    spare = budget - int(extra.sum())
+    extra[np.argsort(-(exact - extra), kind="stable")[:spare]] += 1
+    quota += np.minimum(extra, left)
     chosen = []
     for c in np.flatnonzero(sizes):
         members = np.flatnonzero(clusters == c)

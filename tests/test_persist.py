@@ -79,10 +79,13 @@ def test_new_traffic_keeps_cluster_ids_and_novel_intent_is_proposed(scenario, lo
     a = loaded.assign(scenario.new, text="text", time="timestamp")
     q = a.queries.assign(intent=scenario.new["intent"])
     report_q = scenario.report.queries.assign(intent=scenario.old["intent"])
-    # Unseen queries of known intents land in the cluster their intent had in the report.
+    # Unseen queries of known intents land in a cluster their intent had in the report (the
+    # map may split an intent in two or three).
     known = q[q["intent"] != NOVEL]
-    expected = known["intent"].map(report_q.groupby("intent")["cluster"].agg(lambda s: s.mode()[0]))
-    assert (known["cluster"] == expected).mean() > 0.9
+    share = report_q.groupby("intent")["cluster"].value_counts(normalize=True)
+    homes = set(share[share >= 0.1].index)
+    pairs = zip(known["intent"], known["cluster"], strict=True)
+    assert np.mean([pair in homes for pair in pairs]) > 0.9
     assert known["novel"].mean() < 0.1
     novel = q[q["intent"] == NOVEL]
     assert novel["novel"].mean() >= 0.7

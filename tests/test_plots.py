@@ -159,9 +159,13 @@ def test_map_rejects_bad_arguments(report):
 
 
 def test_gaps_chart_has_one_bar_per_cluster_coloured_by_status_most_uncovered_first(report):
-    fig = plots.plot_gaps(report)
     c = report.clusters
+    assert len(c) > 25  # the default shows the 25 with most uncovered traffic
+    default = plots.plot_gaps(report)
+    assert sum(len(t.x) for t in default.data) == 25
+    fig = plots.plot_gaps(report, top=len(c))
     assert sum(len(t.x) for t in fig.data) == len(c)
+    assert list(fig.layout.yaxis.categoryarray[:25]) == list(default.layout.yaxis.categoryarray)
     for t in fig.data:
         part = c[c["status"] == t.name]
         assert sorted(t.x) == sorted(part["traffic_share"])

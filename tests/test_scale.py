@@ -41,11 +41,10 @@ def _zipf(n: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def reports(data):
     traffic, evals = data
-    # Granularity is pinned: with the default min_cluster_size (10 texts) the full fit splits
-    # some intents into sub-topics that the half-as-dense sample does not, which is a
-    # difference of resolution, not of structure.
-    full = evalcov.analyze(traffic, evals, max_fit=20_000, min_cluster_size=30)
-    sampled = evalcov.analyze(traffic, evals, max_fit=240, min_cluster_size=30)
+    # Granularity is pinned to the six intents: with more clusters than topics, k-means
+    # splits an intent along arbitrary lines that differ between any two fits.
+    full = evalcov.analyze(traffic, evals, max_fit=20_000, n_clusters=6)
+    sampled = evalcov.analyze(traffic, evals, max_fit=240, n_clusters=6)
     return full, sampled
 
 
@@ -53,9 +52,8 @@ def test_sample_fit_matches_full_fit(reports):
     full, sampled = reports
     assert len(full.unique_) == 480
     assert len(sampled.map_.fit_index_) == 240 < len(sampled.unique_)
-    # HDBSCAN sees half the points, so its density estimates and borders move: identical ids
-    # for every text cannot be promised (border texts may change sides), the same grouping of
-    # well-separated topics can.
+    # k-means sees half the points, so its centres move: identical ids for every text cannot
+    # be promised (border texts may change sides), the same grouping of separated topics can.
     ari = adjusted_rand_score(full.unique_["cluster"], sampled.unique_["cluster"])
     assert ari >= 0.9
     assert abs(full.coverage - sampled.coverage) <= 0.01
@@ -115,9 +113,11 @@ def test_large_reference_uses_the_cell_index_consistently(reports, monkeypatch):
 
     _, sampled = reports
     X = sampled.traffic_embeddings_
-    exact = sampled.map_.assign(X)
+    # The index changes the neighbour vote of density maps and, for every map, the similarity
+    # to the nearest fitted text: both are checked on a copy of the map that votes.
+    exact = TrafficMap.from_state(sampled.map_.get_state() | {"assign_by": "vote"}).assign(X)
     monkeypatch.setattr(mapping, "_EXACT_MAX_REF", 50)
-    indexed_map = TrafficMap.from_state(sampled.map_.get_state())
+    indexed_map = TrafficMap.from_state(sampled.map_.get_state() | {"assign_by": "vote"})
     indexed = indexed_map.assign(X)
     assert indexed_map._reference_index() is not None
     assert np.mean(indexed.labels == exact.labels) >= 0.98
@@ -129,6 +129,20 @@ def test_large_reference_uses_the_cell_index_consistently(reports, monkeypatch):
     np.testing.assert_array_equal(indexed.labels, np.concatenate(parts))
     reloaded = TrafficMap.from_state(indexed_map.get_state()).assign(X[::-1])
     np.testing.assert_array_equal(indexed.labels, reloaded.labels[::-1])
+
+
+def test_kmeans_map_assigns_by_nearest_centre(reports):
+    full, sampled = reports
+    m = sampled.map_
+    assert m.assign_by_ == "centroid" and m.get_state()["assign_by"] == "centroid"
+    # Its own fitted texts land where k-means put them, and a reload assigns the same way.
+    assert (m.assign(m.fit_embeddings_).labels == m.fit_labels_).mean() >= 0.99
+    X = full.traffic_embeddings_
+    np.testing.assert_array_equal(
+        TrafficMap.from_state(m.get_state()).assign(X).labels, m.assign(X).labels
+    )
+    with pytest.raises(ValueError, match="assign_by"):
+        TrafficMap.from_state(m.get_state() | {"assign_by": "nearest"})
 
 
 def test_exact_neighbour_graph_for_umap_matches_brute_force(reports):
@@ -153,9 +167,10 @@ def test_map_with_precomputed_neighbour_graph_matches_umaps_own(reports, monkeyp
     import evalcov.mapping as mapping
 
     X = reports[0].traffic_embeddings_
-    own = TrafficMap(min_cluster_size=30).fit(X).labels_
+    kw = {"reducer": "umap", "clusterer": "hdbscan", "min_cluster_size": 30}
+    own = TrafficMap(**kw).fit(X).labels_
     monkeypatch.setattr(mapping, "_UMAP_EXACT_BELOW", 100)  # take the precomputed path
-    ours = TrafficMap(min_cluster_size=30).fit(X).labels_
+    ours = TrafficMap(**kw).fit(X).labels_
     assert adjusted_rand_score(own, ours) > 0.9
 
 
