@@ -14,7 +14,7 @@ from evalcov.persist import load
 from evalcov.redact import redact
 from evalcov.report import CoverageReport
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CoverageAnalyzer",

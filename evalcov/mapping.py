@@ -1,12 +1,13 @@
 """The map of traffic: cluster a bounded sample once, then assign everything else.
 
 Fitting runs k-means in the original embedding space on at most ``max_fit`` distinct texts
-(UMAP + HDBSCAN, or any estimator, on request). Every other text -- HDBSCAN's noise points
-when it is used, texts outside the fit sample, a later week's traffic -- is
-assigned in the *original* embedding space by a similarity-weighted vote of its nearest
-fitted neighbours (found exhaustively, or through a cell index above 5,000 fitted texts).
-That keeps assignment cheap, deterministic and independent of UMAP's transform, and lets a
-saved map place new traffic into the same cluster IDs.
+(UMAP + HDBSCAN, or any estimator, on request). Every other text -- texts outside the fit
+sample, a later week's traffic, HDBSCAN's noise points when it is used -- is assigned in the
+*original* embedding space: to the nearest k-means centre, or for other clusterers by a
+similarity-weighted vote of its nearest fitted neighbours (found exhaustively, or through a
+cell index above 5,000 fitted texts; the nearest neighbour also decides novelty). That keeps
+assignment cheap, deterministic and independent of UMAP's transform, and lets a saved map
+place new traffic into the same cluster IDs.
 """
 
 from __future__ import annotations
