@@ -105,6 +105,12 @@ def _add_common(p: argparse.ArgumentParser, time_required: bool = False) -> None
         default="default",
         help="embedding model (default: default)",
     )
+    p.add_argument(
+        "--n-clusters",
+        type=int,
+        metavar="K",
+        help="clusters in the map (default: one per two distinct eval prompts)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
     p.add_argument("--html", metavar="PATH", help="write the standalone HTML report")
     p.add_argument("--json", metavar="PATH", help="write the summary as JSON")
@@ -162,6 +168,7 @@ def _analyze(args: argparse.Namespace) -> Any:
         "id": args.id_col,
         "weight": args.weight_col,
         "user": args.user_col,
+        "n_clusters": args.n_clusters,
     }
     report = evalcov.analyze(
         args.traffic,

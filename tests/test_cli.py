@@ -95,6 +95,8 @@ def test_drift_writes_json_and_is_silent_when_quiet(traffic, tmp_path):
         "MS",
         "--json",
         tmp_path / "drift.json",
+        "--n-clusters",
+        "12",
         "--quiet",
     )
     assert result.returncode == 0, result.stderr
@@ -103,6 +105,7 @@ def test_drift_writes_json_and_is_silent_when_quiet(traffic, tmp_path):
     windows = pd.DataFrame(drift["windows"])
     assert list(windows["window"].str[:7]) == ["2026-06", "2026-07", "2026-08"]
     assert "<Drift 3 windows" in result.stdout
+    assert pd.DataFrame(drift["clusters"])["cluster"].nunique() == 12  # --n-clusters
 
 
 @pytest.mark.parametrize(
