@@ -196,7 +196,7 @@ class TrafficMap:
 
     def _centroids(self) -> np.ndarray | None:
         """Mean fitted vector per cluster when the map assigns by nearest centroid, else None."""
-        if getattr(self, "assign_by_", "vote") != "centroid":
+        if self.assign_by_ != "centroid":
             return None
         cached = getattr(self, "_centroid_cache", None)
         if cached is not None and cached[0] is self.fit_labels_:
@@ -311,7 +311,7 @@ class TrafficMap:
             "fit_outlier": self.fit_outlier_,
             "novelty_threshold": float(self.novelty_threshold_),
             "assign_k": int(self.assign_k),
-            "assign_by": str(getattr(self, "assign_by_", "vote")),
+            "assign_by": self.assign_by_,
             "random_state": int(self.random_state),
         }
 
@@ -404,6 +404,9 @@ def _vote(
     n_labels = int(ref_labels.max()) + 1
     if index is None and len(ref) > _EXACT_MAX_REF:
         index = _CellIndex(ref)
+    if centroids is not None:
+        # argmin |x - c|^2 == argmax (x.c - |c|^2 / 2)
+        half_norm = 0.5 * (centroids**2).sum(axis=1)
     labels = np.empty(len(X), dtype=np.int64)
     confidence = np.empty(len(X), dtype=np.float32)
     nearest = np.empty(len(X), dtype=np.float32)
@@ -431,8 +434,7 @@ def _vote(
         if centroids is None:
             won = votes.argmax(axis=1)
         else:
-            # argmin |x - c|^2 == argmax (x.c - |c|^2 / 2)
-            won = (block @ centroids.T - 0.5 * (centroids**2).sum(axis=1)).argmax(axis=1)
+            won = (block @ centroids.T - half_norm).argmax(axis=1)
         labels[start : start + _BLOCK] = won
         confidence[start : start + _BLOCK] = votes[np.arange(len(s)), won] / votes.sum(axis=1)
         nearest[start : start + _BLOCK] = s.max(axis=1)
