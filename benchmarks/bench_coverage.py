@@ -142,6 +142,9 @@ def diagnose(scenario: CoverageScenario, report) -> dict[str, float]:
     clusters = queries["cluster"].to_numpy()
     majority = pd.Series(truth).groupby(clusters).transform("mean").to_numpy() >= 0.5
     out["F1, oracle labels on evalcov's clusters"] = _flags_f1(scenario, majority)
+    auc, best = _promptless_ceiling(scenario, report, truth, flagged)
+    out["AUC, claimed share: prompt-less clusters of covered vs uncovered topics"] = auc
+    out["F1, best claimed-share cutoff for prompt-less clusters (chosen with the truth)"] = best
 
     codes = report.traffic_dedup_.codes
     unique_intent = _first_label(codes, intent, len(report.unique_))
@@ -167,6 +170,38 @@ def diagnose(scenario: CoverageScenario, report) -> dict[str, float]:
     out["intent recall, same lead"] = lead["intent recall"]
     out["coverage error, same lead"] = lead["coverage error"]
     return out
+
+
+def _promptless_ceiling(
+    scenario: CoverageScenario, report, truth: np.ndarray, flagged: np.ndarray
+) -> tuple[float, float]:
+    """How well any threshold on the claimed share could judge the clusters without a prompt.
+
+    These clusters hold both the fragments of covered intents that drew no prompt and the
+    held-out topics, and the rule can only tell them apart by how much of them the prompts
+    claim. Returns the AUC of the claimed share for "majority covered", and the F1 when those
+    clusters are judged by the best cutoff, picked with the truth (other clusters unchanged).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    clusters = report.queries["cluster"].to_numpy()
+    table = report.clusters.set_index("cluster")
+    promptless = table.index[table["n_eval"] == 0].to_numpy()
+    share = table.loc[promptless, "claimed_share"].to_numpy()
+    majority = pd.Series(truth).groupby(clusters).mean().reindex(promptless).to_numpy() >= 0.5
+    if majority.all() or not majority.any():
+        return float("nan"), _flags_f1(scenario, flagged)
+    auc = float(roc_auc_score(~majority, share))
+    position = np.searchsorted(promptless, clusters)
+    inside = (position < len(promptless)) & (
+        promptless[np.minimum(position, len(promptless) - 1)] == clusters
+    )
+    best = 0.0
+    for cutoff in np.unique(share):
+        judged = flagged.copy()
+        judged[inside] = share[position[inside]] < cutoff
+        best = max(best, _flags_f1(scenario, judged))
+    return auc, best
 
 
 def _first_label(codes: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
@@ -397,7 +432,11 @@ def _diagnosis_section(diagnoses: list[dict[str, float]]) -> str:
         "Misjudged rows as a share of all traffic rows, by cause (cluster status is evalcov's), "
         "and two ceilings on the same claims: the best labels any cluster-level rule could give "
         "evalcov's clusters, and evalcov's rule applied to the true intents as clusters "
-        "(each out-of-scope text its own cluster). The last rows are a lead, not shipped: the "
+        "(each out-of-scope text its own cluster). The AUC and best-cutoff rows ask whether the "
+        "clusters that hold no prompt (fragments of covered intents and uncovered topics "
+        "alike) could be judged better from the prompts' claims: the cutoff is chosen with the "
+        "truth, so it bounds every claimed-share rule for those clusters on this map. The last "
+        "rows are a lead, not shipped: the "
         "same claims and rule on k-means maps of the original space at 7 resolutions set by "
         "the eval set (clusters expecting 1 to 6 prompts each), each query judged by the "
         "majority of maps; bench_drift reports its per-window coverage error.\n\n"
