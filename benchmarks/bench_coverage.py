@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import adjusted_rand_score, precision_recall_fscore_support
+from sklearn.metrics import adjusted_rand_score, precision_recall_fscore_support, roc_auc_score
 from sklearn.model_selection import KFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -142,7 +142,7 @@ def diagnose(scenario: CoverageScenario, report) -> dict[str, float]:
     clusters = queries["cluster"].to_numpy()
     majority = pd.Series(truth).groupby(clusters).transform("mean").to_numpy() >= 0.5
     out["F1, oracle labels on evalcov's clusters"] = _flags_f1(scenario, majority)
-    auc, best = _promptless_ceiling(scenario, report, truth, flagged)
+    auc, best = _promptless_ceiling(scenario, report, clusters, truth, flagged)
     out["AUC, claimed share: prompt-less clusters of covered vs uncovered topics"] = auc
     out["F1, best claimed-share cutoff for prompt-less clusters (chosen with the truth)"] = best
 
@@ -173,7 +173,11 @@ def diagnose(scenario: CoverageScenario, report) -> dict[str, float]:
 
 
 def _promptless_ceiling(
-    scenario: CoverageScenario, report, truth: np.ndarray, flagged: np.ndarray
+    scenario: CoverageScenario,
+    report,
+    clusters: np.ndarray,
+    truth: np.ndarray,
+    flagged: np.ndarray,
 ) -> tuple[float, float]:
     """How well any threshold on the claimed share could judge the clusters without a prompt.
 
@@ -182,24 +186,21 @@ def _promptless_ceiling(
     claim. Returns the AUC of the claimed share for "majority covered", and the F1 when those
     clusters are judged by the best cutoff, picked with the truth (other clusters unchanged).
     """
-    from sklearn.metrics import roc_auc_score
-
-    clusters = report.queries["cluster"].to_numpy()
-    table = report.clusters.set_index("cluster")
-    promptless = table.index[table["n_eval"] == 0].to_numpy()
-    share = table.loc[promptless, "claimed_share"].to_numpy()
-    majority = pd.Series(truth).groupby(clusters).mean().reindex(promptless).to_numpy() >= 0.5
+    table = report.clusters
+    promptless = table["n_eval"].to_numpy() == 0
+    share = np.full(int(clusters.max()) + 1, np.nan)
+    share[table["cluster"].to_numpy()[promptless]] = table["claimed_share"].to_numpy()[promptless]
+    row_share = share[clusters]
+    inside = ~np.isnan(row_share)
+    majority = pd.Series(truth[inside]).groupby(clusters[inside]).mean() >= 0.5
     if majority.all() or not majority.any():
         return float("nan"), _flags_f1(scenario, flagged)
-    auc = float(roc_auc_score(~majority, share))
-    position = np.searchsorted(promptless, clusters)
-    inside = (position < len(promptless)) & (
-        promptless[np.minimum(position, len(promptless) - 1)] == clusters
-    )
+    cluster_share = share[majority.index.to_numpy()]
+    auc = float(roc_auc_score(~majority.to_numpy(), cluster_share))
     best = 0.0
-    for cutoff in np.unique(share):
+    for cutoff in np.unique(cluster_share):
         judged = flagged.copy()
-        judged[inside] = share[position[inside]] < cutoff
+        judged[inside] = row_share[inside] < cutoff
         best = max(best, _flags_f1(scenario, judged))
     return auc, best
 
