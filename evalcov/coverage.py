@@ -10,9 +10,17 @@ The method, in three steps:
    500 prompts for 40. It is a rank in the data, so it needs no similarity constant tuned to a
    model. A query is *claimed* when it lies within the claim radius of at least one eval
    prompt (the similarity of that prompt's k-th nearest traffic text).
-3. **Clusters pool the evidence**: a single query's claim is noisy; a cluster's claimed
-   traffic share is not. See :func:`covered_from_claims` for the rule: covered clusters count
-   all their queries as covered, thin ones only their claimed queries, uncovered ones none.
+3. **Clusters pool the evidence** and answer two separate questions
+   (:func:`cluster_levels`):
+
+   - *presence* -- is this kind of request tested at all? A cluster is tested when the eval
+     set holds two of its prompts, or one prompt that claims part of it, or when prompts claim
+     half of its traffic. Presence never depends on how heavy the cluster is: a topic with
+     five prompts is tested whether it carries 1% of the traffic or 40%. Every query of a
+     tested cluster is covered, none of an untested one.
+   - *depth* -- is it tested in proportion to its traffic? A tested cluster is **thin** when
+     it holds significantly fewer prompts than a traffic-proportional eval set would give it
+     (Poisson, ``p_under < alpha``). Thin traffic is covered: it is tested, not often enough.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ __all__ = [
     "cluster_coverage",
     "covered_from_claims",
     "eval_counts",
+    "is_covered",
     "nearest_and_claimed",
     "nearest_eval",
 ]
@@ -124,12 +133,9 @@ def covered_from_claims(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Turn per-query claims into per-query coverage through the clusters.
 
-    A cluster is **covered** when its claimed traffic share reaches ``covered_share``, or when
-    it holds at least two eval prompts and not significantly fewer than its traffic share
-    predicts (``p_under >= alpha``): prompts that sit in the cluster but bunch together claim
-    little of it, yet the topic is tested. It is **thin** when its claimed share reaches
-    ``thin_share`` or it holds any eval prompt, **uncovered** otherwise. Queries in covered
-    clusters are covered; in thin clusters only the claimed ones are.
+    Each cluster is judged by :func:`cluster_levels`: **uncovered** when the eval set does not
+    test it, **thin** when it is tested but with significantly fewer prompts than its traffic
+    share predicts, **covered** otherwise. Queries in covered and thin clusters are covered.
 
     Parameters
     ----------
@@ -141,9 +147,10 @@ def covered_from_claims(
     eval_labels : ndarray of shape (n_eval,), int
         Cluster of each eval prompt.
     covered_share, thin_share : float
-        Claimed traffic share at which a cluster counts as covered, and as thin.
+        Claimed traffic share that makes a cluster tested on its own, and that a cluster
+        holding a single eval prompt needs to count as tested.
     alpha : float, default=0.05
-        Level of the under-representation test.
+        Level of the under-representation (depth) test.
     n_base : int, optional
         Eval set size the expected counts are based on (default: ``len(eval_labels)``).
         :meth:`~evalcov.report.CoverageReport.with_evals` keeps the original size, so adding
@@ -162,10 +169,14 @@ def covered_from_claims(
     got = np.bincount(labels, weights=weights * claimed, minlength=n_clusters)
     share = np.divide(got, total, out=np.zeros(n_clusters), where=total > 0)
     n_eval, expected, _ = eval_counts(eval_labels, total, n_base)
-    full, thin = cluster_levels(share, n_eval, expected, covered_share, thin_share, alpha)
-    status = np.where(full, "covered", np.where(thin, "thin", "uncovered")).astype(object)
-    covered = np.where(status[labels] == "covered", True, claimed & (status[labels] == "thin"))
-    return covered.astype(bool), share, status
+    present, thin = cluster_levels(share, n_eval, expected, covered_share, thin_share, alpha)
+    status = np.where(thin, "thin", np.where(present, "covered", "uncovered")).astype(object)
+    return present[labels], share, status
+
+
+def is_covered(status: np.ndarray) -> np.ndarray:
+    """Per-query coverage from the status of each query's cluster: thin traffic is tested."""
+    return np.asarray(status, dtype=object) != "uncovered"
 
 
 def cluster_levels(
@@ -176,14 +187,28 @@ def cluster_levels(
     thin_share: float,
     alpha: float = 0.05,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The pooling rule of :func:`covered_from_claims` on per-cluster numbers, as booleans.
+    """The rule of :func:`covered_from_claims` on per-cluster numbers, as booleans.
 
-    Returns ``(covered, at_least_thin)``; vectorized so that callers scoring many what-if
-    eval sets (:func:`evalcov.refresh.suggest_additions`) apply exactly the same rule.
+    Returns ``(tested, thin)``:
+
+    - ``tested`` (presence): at least two eval prompts in the cluster, or one that, with the
+      others, claims ``thin_share`` of its traffic, or claims reaching ``covered_share``. Two
+      prompts are the fewest the map's grain asks of a topic (one cluster per two prompts);
+      a lone prompt may be a neighbour's, so it needs its claims to back it. Nothing here
+      scales with the cluster's traffic.
+    - ``thin`` (depth): tested, and the Poisson probability of so few prompts under a
+      traffic-proportional eval set is below ``alpha``.
+
+    Vectorized so that callers scoring many what-if eval sets
+    (:func:`evalcov.refresh.suggest_additions`) apply exactly the same rule.
     """
-    tested = (n_eval >= 2) & (stats.poisson.cdf(n_eval, expected) >= alpha)
-    full = (claimed_share >= covered_share) | tested
-    return full, full | (claimed_share >= thin_share) | (n_eval >= 1)
+    tested = (
+        (claimed_share >= covered_share)
+        | (n_eval >= 2)
+        | ((n_eval >= 1) & (claimed_share >= thin_share))
+    )
+    thin = tested & (stats.poisson.cdf(n_eval, expected) < alpha)
+    return tested, thin
 
 
 def eval_counts(

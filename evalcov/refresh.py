@@ -199,8 +199,8 @@ class _ClusterRule:
         T = self.T if clusters is None else self.T[clusters]
         expected = self.expected if clusters is None else self.expected[clusters]
         share = np.divide(G, T, out=np.zeros(len(G)), where=T > 0)
-        full, thin = cluster_levels(share, n_eval, expected, self.cs, self.ts)
-        return np.where(full, T, np.where(thin, G, 0.0))
+        tested, _ = cluster_levels(share, n_eval, expected, self.cs, self.ts)
+        return np.where(tested, T, 0.0)
 
 
 def _candidates(report: CoverageReport, per_gap: int | None) -> np.ndarray:
