@@ -233,6 +233,7 @@ def build_report(
         clean = iter(redactor.redact(flat)) if flat else iter(())
         examples = [[next(clean) for _ in ex] for ex in examples]
     clusters.insert(1, "label", names)
+    clusters.insert(2, "topic", analyzer.map_.topic_of_)
     clusters["keywords"] = keywords
     clusters["examples"] = examples
     unique = pd.DataFrame(

@@ -49,6 +49,7 @@ from evalcov.coverage import (
     _wilson,
     cluster_coverage,
     covered_from_claims,
+    is_covered,
     nearest_eval,
 )
 from evalcov.dedupe import dedupe
@@ -56,7 +57,7 @@ from evalcov.embedders import embed
 from evalcov.ingest import read_evals, read_traffic
 from evalcov.labels import ctfidf_keywords, label_clusters
 from evalcov.mapping import TrafficMap
-from evalcov.report import CoverageReport
+from evalcov.report import CoverageReport, topic_table
 
 __all__ = ["DaskCoverageReport", "analyze_dask", "assign_partitions", "read_traffic_dask"]
 
@@ -116,6 +117,7 @@ class DaskCoverageReport(CoverageReport):
         self.__dict__.update(parts)
         self.map_ = self.analyzer_.map_
         self.embedder_ = self.analyzer_.embedder_
+        self.topics = topic_table(self.clusters, len(self.eval_dedup_.texts))
 
     def _traffic_summary(self) -> dict[str, Any]:
         return dict(self.totals_)
@@ -322,6 +324,7 @@ def analyze_dask(
         clean = iter(get_redactor(analyzer.redact).redact(flat)) if flat else iter(())
         examples = [[next(clean) for _ in ex] for ex in examples]
     clusters.insert(1, "label", names)
+    clusters.insert(2, "topic", tmap.topic_of_)
     clusters["keywords"] = keywords
     clusters["examples"] = examples
 
@@ -546,7 +549,7 @@ def _finish_part(
     """Per distinct text results, and each cluster's most central texts in this partition."""
     labels, is_claimed = claimed["labels"], claimed["claimed"]
     status = state["status"][labels] if len(labels) else np.empty(0, dtype=object)
-    covered = (status == "covered") | (is_claimed & (status == "thin"))
+    covered = is_covered(status)
     rank = offset + np.arange(len(part))
     unique = pd.DataFrame(
         {

@@ -116,7 +116,9 @@ class TrafficMap:
 
         Sets ``fit_index_`` (rows of X in the fit sample), ``fit_embeddings_``,
         ``fit_labels_`` (noise already assigned), ``fit_outlier_`` (HDBSCAN noise),
-        ``n_clusters_``, ``novelty_threshold_`` and ``labels_`` (every row of X).
+        ``n_clusters_``, ``topic_of_`` (the topic of each cluster, see
+        :func:`evalcov.topics.merge_clusters`), ``novelty_threshold_`` and ``labels_`` (every
+        row of X).
         """
         X = np.asarray(X, dtype=np.float32)
         n = len(X)
@@ -164,6 +166,11 @@ class TrafficMap:
         self.fit_outlier_ = outlier
         self.fit_labels_ = labels
         self.n_clusters_ = int(labels.max()) + 1
+        from evalcov.topics import merge_clusters
+
+        self.topic_of_ = merge_clusters(
+            Xf, labels, self.n_clusters_, random_state=self.random_state
+        )
         self.novelty_threshold_ = _novelty_threshold(Xf, rng)
         self.assign_by_ = "centroid" if self.clusterer == "kmeans" else "vote"
         return self
@@ -178,6 +185,9 @@ class TrafficMap:
         remap = np.empty_like(order)
         remap[order] = np.arange(len(order))
         self.fit_labels_ = remap[self.fit_labels_]
+        topic = np.empty_like(self.topic_of_)
+        topic[remap] = self.topic_of_
+        self.topic_of_ = _first_seen_order(topic)
         return remap
 
     def assign(self, X: np.ndarray) -> Assignment:
@@ -309,6 +319,7 @@ class TrafficMap:
             "fit_embeddings": self.fit_embeddings_,
             "fit_labels": self.fit_labels_,
             "fit_outlier": self.fit_outlier_,
+            "topic_of": self.topic_of_,
             "novelty_threshold": float(self.novelty_threshold_),
             "assign_k": int(self.assign_k),
             "assign_by": self.assign_by_,
@@ -324,6 +335,11 @@ class TrafficMap:
         m.fit_outlier_ = np.asarray(state["fit_outlier"], dtype=bool)
         m.fit_index_ = np.arange(len(m.fit_labels_))
         m.n_clusters_ = int(m.fit_labels_.max()) + 1
+        # Maps saved before topics existed: each cluster is its own topic.
+        topic_of = state.get("topic_of")
+        m.topic_of_ = (
+            np.arange(m.n_clusters_) if topic_of is None else np.asarray(topic_of, dtype=np.int64)
+        )
         m.novelty_threshold_ = float(state["novelty_threshold"])
         # Files written before k-means maps existed assign by neighbour vote.
         assign_by = state.get("assign_by", "vote")
@@ -373,6 +389,14 @@ def _exact_knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         d[:, 0] = 0.0
         dist[start : start + _BLOCK] = np.clip(d, 0.0, 2.0)
     return index, dist
+
+
+def _first_seen_order(ids: np.ndarray) -> np.ndarray:
+    """Renumber ids 0, 1, ... in the order they first appear."""
+    _, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(first))
+    return rank[inverse]
 
 
 def _sample(n: int, max_fit: int, rng: np.random.Generator) -> np.ndarray:

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from evalcov._files import default_mode
-from evalcov.coverage import claim_radii, nearest_and_claimed
+from evalcov.coverage import claim_radii, is_covered, nearest_and_claimed
 from evalcov.mapping import TrafficMap
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "AssignedTraffic", "SavedMap", "from_report", "load", "save"]
@@ -115,6 +115,7 @@ class SavedMap:
                 "fit_embeddings": arrays["fit_embeddings"],
                 "fit_labels": arrays["fit_labels"],
                 "fit_outlier": arrays["fit_outlier"],
+                "topic_of": arrays.get("topic_of"),
                 "novelty_threshold": meta["novelty_threshold"],
                 "assign_k": meta["assign_k"],
                 "assign_by": meta.get("assign_by", "vote"),
@@ -255,13 +256,9 @@ def _assign(
         total = np.bincount(ids, weights=w, minlength=n_total)[n_saved:]
         got = np.bincount(ids, weights=w * claimed[grouped], minlength=n_total)[n_saved:]
         share = got / total
-        status[n_saved:] = np.where(
-            share >= saved.meta["covered_share"],
-            "covered",
-            np.where(share >= saved.meta["thin_share"], "thin", "uncovered"),
-        )
-    st = status[cluster]
-    covered = (st == "covered") | ((st == "thin") & claimed)
+        # No prompt sits in a proposed cluster, so only its claims can show it is tested.
+        status[n_saved:] = np.where(share >= saved.meta["covered_share"], "covered", "uncovered")
+    covered = is_covered(status[cluster])
 
     clusters = _cluster_table(saved, dt, U, cluster, covered, claimed, novel, status, n_total)
     unique = pd.DataFrame(
@@ -570,6 +567,7 @@ def from_report(report: Any) -> SavedMap:
         "fit_embeddings": state["fit_embeddings"],
         "fit_labels": state["fit_labels"],
         "fit_outlier": state["fit_outlier"],
+        "topic_of": state["topic_of"],
         "eval_embeddings": report.eval_embeddings_,
         "claim_radii": claim_radii(
             report.eval_embeddings_, report.traffic_embeddings_, report.claim_k_
@@ -624,6 +622,7 @@ def _write(saved: SavedMap, path: str | os.PathLike) -> Path:
         "fit_embeddings": m.fit_embeddings_,
         "fit_labels": m.fit_labels_,
         "fit_outlier": m.fit_outlier_,
+        "topic_of": m.topic_of_,
         "eval_embeddings": saved.eval_embeddings_,
         "claim_radii": saved.claim_radii_,
         "traffic_digests": saved._seen_digests,

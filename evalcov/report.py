@@ -12,7 +12,10 @@ if TYPE_CHECKING:
     from evalcov.analyzer import CoverageAnalyzer
     from evalcov.dedupe import Deduped
 
-__all__ = ["CoverageReport"]
+__all__ = ["CoverageReport", "topic_table"]
+
+# Level of the depth test, as in evalcov.coverage.cluster_levels.
+_ALPHA = 0.05
 
 
 class CoverageReport:
@@ -26,13 +29,26 @@ class CoverageReport:
         Traffic-weighted share of analyzed production queries the eval set covers.
     queries : DataFrame
         One row per input traffic row, in input order with the input's index: text, excluded,
-        reason, id, weight, (time, user), cluster, cluster_label, similarity (cosine to the
-        nearest eval prompt), nearest_eval, covered, outlier. Excluded rows have cluster -1,
-        NaN similarity and covered False.
+        reason, id, weight, (time, user), cluster, cluster_label, topic, similarity (cosine to
+        the nearest eval prompt), nearest_eval, covered, outlier. Excluded rows have cluster
+        and topic -1, NaN similarity and covered False.
     clusters : DataFrame
-        One row per cluster, cluster 0 the largest by traffic: cluster, label, n_queries,
-        n_unique, traffic_share, n_eval, expected_eval, coverage, claimed_share,
-        coverage_low, coverage_high, p_under, status, keywords, examples.
+        One row per cluster of the map (the grain at which the eval set testifies), cluster 0
+        the largest by traffic: cluster, label, topic, n_queries, n_unique, traffic_share,
+        n_eval, expected_eval, coverage, claimed_share, coverage_low, coverage_high, p_under,
+        status ("covered", "thin": tested with significantly fewer prompts than its traffic
+        share predicts, "uncovered"), keywords, examples.
+    topics : DataFrame
+        One row per topic (clusters that are fragments of one kind of request, see
+        :mod:`evalcov.topics`), topic 0 holding the largest cluster: topic, label, n_clusters,
+        clusters, n_queries, n_unique, traffic_share, n_eval, expected_eval, depth (prompts
+        per prompt a traffic-proportional eval set would give), p_under, coverage,
+        uncovered_share, status ("covered", "thin", "partial": some of its clusters tested,
+        "uncovered"), keywords, examples.
+    depth : float
+        Traffic-weighted share of the eval prompts a traffic-proportional eval set would give
+        each topic that it has, capped at 1 per topic: 1.0 when every topic is tested at
+        least in proportion to its traffic, 0.0 when nothing is tested.
     evals : DataFrame
         One row per input eval row: text, excluded, reason, id, cluster, cluster_label.
     unique_ : DataFrame
@@ -83,6 +99,7 @@ class CoverageReport:
         weights = unique["weight"].to_numpy()
         total = weights.sum()
         self.coverage = float((weights * unique["covered"]).sum() / total) if total > 0 else 0.0
+        self.topics = topic_table(clusters, eval_base)
         self.queries = self._per_row()
         self.evals = self._per_eval_row()
 
@@ -103,6 +120,8 @@ class CoverageReport:
         cluster = spread(u["cluster"].to_numpy(), -1, np.int64)
         out["cluster"] = cluster
         out["cluster_label"] = np.where(ok, labels[np.maximum(cluster, 0)], None)
+        topic = self.clusters["topic"].to_numpy(dtype=np.int64)
+        out["topic"] = np.where(ok, topic[np.maximum(cluster, 0)], -1)
         out["similarity"] = spread(u["similarity"].to_numpy(dtype=np.float64), np.nan)
         out["nearest_eval"] = np.where(
             ok, eval_texts[spread(u["nearest_eval"].to_numpy(), 0, np.int64)], None
@@ -126,23 +145,68 @@ class CoverageReport:
     # ------------------------------------------------------------------ questions
 
     @property
+    def depth(self) -> float:
+        """Traffic-weighted share of its proportional prompt count each topic has, capped at 1."""
+        share = self.topics["traffic_share"].to_numpy()
+        return float((share * np.minimum(self.topics["depth"].to_numpy(), 1.0)).sum())
+
+    @property
     def uncovered_share(self) -> float:
         """Traffic-weighted share of analyzed queries the eval set does not cover."""
         return 1.0 - self.coverage
 
-    def gaps(self, n: int | None = 10) -> pd.DataFrame:
-        """Thin and uncovered clusters, ranked by the traffic they leave uncovered.
+    def gaps(self, n: int | None = 10, level: str = "topic") -> pd.DataFrame:
+        """Traffic the eval set does not test, ranked by the share of all traffic it holds.
 
-        Adds ``uncovered_share`` (share of all traffic that is in this cluster and not
-        covered) to the cluster columns. ``n=None`` returns every gap.
+        Parameters
+        ----------
+        n : int or None, default=10
+            Rows to return; None returns every gap.
+        level : {"topic", "cluster"}, default="topic"
+            ``"topic"``: one row per topic with untested traffic (a request split into
+            several clusters is one gap), with the columns of :attr:`topics` and ``cluster``,
+            its heaviest untested cluster. ``"cluster"``: one row per uncovered cluster, with
+            the columns of :attr:`clusters`.
+
+        ``uncovered_share`` is the share of *all* traffic that is in the row and not covered.
+        Thin traffic is tested, so it is no gap: see :meth:`thin` for the depth question.
         """
-        if n is not None and (not isinstance(n, (int, np.integer)) or n < 0):
+        if n is not None and (
+            isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0
+        ):
             raise ValueError(f"n must be a non-negative integer or None, got {n!r}")
-        c = self.clusters
-        gaps = c[c["status"] != "covered"].copy()
-        gaps.insert(4, "uncovered_share", gaps["traffic_share"] * (1 - gaps["coverage"]))
-        gaps = gaps.sort_values(["uncovered_share", "cluster"], ascending=[False, True])
+        if level == "cluster":
+            c = self.clusters
+            gaps = c[c["status"] == "uncovered"].copy()
+            gaps.insert(4, "uncovered_share", gaps["traffic_share"] * (1 - gaps["coverage"]))
+            key = "cluster"
+        elif level == "topic":
+            t = self.topics
+            gaps = t[t["uncovered_share"] > 0].copy()
+            c = self.clusters
+            open_ = c[c["status"] == "uncovered"].sort_values(
+                ["traffic_share", "cluster"], ascending=[False, True]
+            )
+            heaviest = open_.groupby("topic", sort=False)["cluster"].first()
+            gaps.insert(1, "cluster", gaps["topic"].map(heaviest).astype(np.int64))
+            key = "topic"
+        else:
+            raise ValueError(f"level must be 'topic' or 'cluster', got {level!r}")
+        gaps = gaps.sort_values(["uncovered_share", key], ascending=[False, True])
         return gaps.head(n).reset_index(drop=True) if n is not None else gaps.reset_index(drop=True)
+
+    def thin(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Tested topics with significantly fewer eval prompts than their traffic share
+        predicts (``p_under < alpha``), most under-represented traffic first.
+
+        The depth question: "5 prompts for 21% of our traffic". ``missing_eval`` is how many
+        prompts a traffic-proportional eval set would add (expected minus present, rounded up).
+        """
+        t = self.topics
+        keep = (t["status"] != "uncovered") & (t["p_under"] < alpha)
+        out = t[keep].copy()
+        out["missing_eval"] = np.ceil(out["expected_eval"] - out["n_eval"]).astype(int)
+        return out.sort_values(["p_under", "topic"]).reset_index(drop=True)
 
     def overcovered(self, min_ratio: float = 3.0, alpha: float = 0.05) -> pd.DataFrame:
         """Clusters where eval prompts pile up relative to their traffic (eval redundancy).
@@ -311,3 +375,56 @@ class CoverageReport:
         from evalcov.html_report import report_html_fragment
 
         return report_html_fragment(self)
+
+
+def topic_table(clusters: pd.DataFrame, n_base: int) -> pd.DataFrame:
+    """One row per topic from the cluster table (see :attr:`CoverageReport.topics`).
+
+    Sums traffic and prompts over each topic's clusters; names it by its heaviest cluster.
+    """
+    c = clusters.sort_values(["topic", "traffic_share", "cluster"], ascending=[True, False, True])
+    c = c.assign(
+        covered_share=c["traffic_share"] * c["coverage"],
+        tested=c["status"] != "uncovered",
+    )
+    g = c.groupby("topic", sort=True)
+    table = pd.DataFrame(
+        {
+            "topic": g["topic"].first().to_numpy(),
+            "label": g["label"].first().to_numpy(),
+            "n_clusters": g.size().to_numpy(),
+            "clusters": [list(map(int, ids)) for ids in g["cluster"].agg(list)],
+            "n_queries": g["n_queries"].sum().to_numpy(),
+            "n_unique": g["n_unique"].sum().to_numpy(),
+            "traffic_share": g["traffic_share"].sum().to_numpy(),
+            "n_eval": g["n_eval"].sum().to_numpy(),
+        }
+    )
+    total = table["traffic_share"].sum()
+    expected = n_base * table["traffic_share"].to_numpy() / (total if total > 0 else 1.0)
+    table["expected_eval"] = expected
+    table["depth"] = np.divide(
+        table["n_eval"].to_numpy(dtype=float),
+        expected,
+        out=np.ones(len(table)),
+        where=expected > 0,
+    )
+    table["p_under"] = stats.poisson.cdf(table["n_eval"].to_numpy(), expected)
+    covered = g["covered_share"].sum().to_numpy()
+    share = table["traffic_share"].to_numpy()
+    table["coverage"] = np.divide(covered, share, out=np.zeros(len(table)), where=share > 0)
+    table["uncovered_share"] = np.clip(share - covered, 0.0, None)
+    all_tested = g["tested"].all().to_numpy()
+    any_tested = g["tested"].any().to_numpy()
+    thin = table["p_under"].to_numpy() < _ALPHA
+    table["status"] = pd.Series(
+        np.where(
+            ~any_tested,
+            "uncovered",
+            np.where(~all_tested, "partial", np.where(thin, "thin", "covered")),
+        ),
+        dtype=object,
+    )
+    table["keywords"] = g["keywords"].first().to_numpy()
+    table["examples"] = g["examples"].first().to_numpy()
+    return table
