@@ -229,3 +229,104 @@ def kmeans_vote(report, seed: int) -> np.ndarray:
         )
         votes.append(covered)
     return np.mean(votes, axis=0) >= 0.5
+
+
+# Edits a user makes to a request they send often: real heavy traffic is not one text repeated,
+# it is many near-paraphrases (typos, fillers, casing), so the distinct texts of a topic grow
+# with its volume. Applied by :func:`zipf_scenario` with ``paraphrase=True``.
+_FILLERS_BEFORE = ("hi", "hey", "hello", "pls", "please", "quick question", "um", "ok so")
+_FILLERS_AFTER = ("thanks", "thx", "please", "asap", "now", "?", "!!", "ty")
+
+
+def _noisy_variant(text: str, rng: np.random.Generator) -> str:
+    """One user's rendering of ``text``: 1-3 random typos, fillers or casing changes."""
+    out = text
+    for _ in range(int(rng.integers(1, 4))):
+        kind = int(rng.integers(0, 6))
+        if kind == 0:
+            out = f"{_FILLERS_BEFORE[rng.integers(len(_FILLERS_BEFORE))]} {out}"
+        elif kind == 1:
+            out = f"{out} {_FILLERS_AFTER[rng.integers(len(_FILLERS_AFTER))]}"
+        elif kind == 2:
+            out = out.upper() if rng.random() < 0.2 else out.capitalize()
+        elif len(out) > 3:
+            i = int(rng.integers(1, len(out) - 1))
+            if kind == 3:  # swap two neighbouring characters
+                out = out[: i - 1] + out[i] + out[i - 1] + out[i + 1 :]
+            elif kind == 4:  # drop one
+                out = out[:i] + out[i + 1 :]
+            else:  # double one
+                out = out[:i] + out[i] + out[i:]
+    return out
+
+
+def zipf_scenario(
+    clinc: pd.DataFrame,
+    seed: int,
+    *,
+    exponent: float = 1.0,
+    n_rows: int = 30_000,
+    paraphrase: bool = False,
+    held_out_share: float = 0.2,
+    prompts_per_intent: int = 5,
+    oos_share: float = 0.05,
+) -> CoverageScenario:
+    """Production-shaped CLINC150: intent volumes follow Zipf's law, eval sets do not.
+
+    The eval set is :func:`coverage_scenario`'s (``prompts_per_intent`` per covered intent,
+    ``held_out_share`` of the intents without any), so a team that wrote the same handful of
+    prompts per feature whatever its volume. The intents are ranked at random and intent r gets
+    a share of the in-scope rows proportional to ``1 / r**exponent``. Within an intent the
+    available texts are popular in Zipf order too (text j drawn with weight ``1 / j``), so heavy
+    intents repeat their texts verbatim many times and the lightest draw only a few. With
+    ``paraphrase=True`` a repeat is, half of the time, a noisy variant of its text instead
+    (typos, fillers, casing): the heavy intents then also have many more distinct texts. Out-of-
+    scope queries (the long tail of one-offs) make up ``oos_share`` of the rows, each once.
+    """
+    base = coverage_scenario(
+        clinc, seed, held_out_share=held_out_share, prompts_per_intent=prompts_per_intent
+    )
+    rng = np.random.default_rng(seed + 1000)
+    pool = base.traffic[base.traffic["intent"] != OOS]
+    intents = rng.permutation(np.sort(pool["intent"].unique()))
+    share = 1.0 / np.arange(1, len(intents) + 1) ** exponent
+    n_in = n_rows - round(oos_share * n_rows)
+    volume = rng.multinomial(n_in, share / share.sum())
+    parts = []
+    for intent, n in zip(intents, volume, strict=True):
+        texts = rng.permutation(pool.loc[pool["intent"] == intent, "text"].to_numpy())
+        popularity = 1.0 / np.arange(1, len(texts) + 1)
+        drawn = texts[rng.choice(len(texts), size=n, p=popularity / popularity.sum())]
+        if paraphrase and n:
+            seen: set[str] = set()
+            drawn = drawn.astype(object)
+            for i, text in enumerate(drawn):
+                if text in seen and rng.random() < 0.5:
+                    drawn[i] = _noisy_variant(text, rng)
+                seen.add(text)
+        parts.append(pd.DataFrame({"text": drawn, "intent": intent, "split": "zipf"}))
+    oos = clinc[clinc["intent"] == OOS]
+    n_oos = min(round(oos_share * n_rows), len(oos))
+    parts.append(oos.loc[rng.choice(oos.index.to_numpy(), size=n_oos, replace=False)])
+    traffic = pd.concat(parts, ignore_index=True)
+    traffic = traffic.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    traffic["uncovered"] = traffic["intent"].isin(base.held_out) | (traffic["intent"] == OOS)
+    return CoverageScenario(seed=seed, traffic=traffic, evals=base.evals, held_out=base.held_out)
+
+
+def clinc_embeddings(
+    clinc: pd.DataFrame, texts: Sequence[str], model: str = DEFAULT_MODEL
+) -> tuple[list[str], np.ndarray]:
+    """Embeddings of ``texts`` from one cached matrix of every CLINC150 text, plus a second
+    cached matrix for the texts CLINC does not hold (the paraphrase variants), so scenarios
+    over the same data set do not embed the same texts again.
+
+    Returns the same ``(unique_texts, vectors)`` pair as :func:`cached_embeddings`.
+    """
+    base, base_vectors = cached_embeddings(clinc["text"].tolist(), model)
+    known = set(base)
+    extra = sorted({t for t in texts if t not in known})
+    if not extra:
+        return base, base_vectors
+    more, more_vectors = cached_embeddings(extra, model)
+    return base + more, np.concatenate([base_vectors, more_vectors])
