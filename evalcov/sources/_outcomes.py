@@ -39,7 +39,7 @@ _DOWN = frozenset(
     {"down", "thumbs_down", "thumbsdown", "negative", "bad", "dislike", "no", "false", "👎"}
 )
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "error", "failed", "failure", "fail"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "ok", "success", "succeeded", "unset", ""})
+_FALSE = frozenset({"false", "f", "no", "n", "0", "ok", "success", "succeeded", "unset"})
 _MAX_LISTED = 5
 
 
@@ -84,7 +84,7 @@ def _blank(v: Any) -> bool:
 
 
 def _flag(v: Any) -> Any:
-    if is_missing(v):
+    if _blank(v):
         return pd.NA
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
