@@ -28,11 +28,20 @@ _SEQUENCE = (list, tuple, np.ndarray)
 TEXT_KEYS = ("query", "question", "user_input", "input", "prompt", "text", "message", "content")
 
 
+_NA, _NAT = pd.NA, pd.NaT
+
+
 def is_missing(v: Any) -> bool:
     """None, NaN, NA or NaT: a cell that holds nothing."""
-    if v is None or v is pd.NA or v is pd.NaT:
+    # Called once per field of every record: the common types are answered first.
+    if v is None:
         return True
-    return isinstance(v, (float, np.floating)) and math.isnan(v)
+    kind = type(v)
+    if kind is str or kind is int or kind is dict or kind is list:
+        return False
+    if kind is float:
+        return v != v
+    return v is _NA or v is _NAT or (isinstance(v, np.floating) and math.isnan(v))
 
 
 def maybe_json(value: Any) -> Any:

@@ -60,6 +60,8 @@ def is_feedback_name(name: Any) -> bool:
 
 def feedback_value(v: Any) -> float:
     """A number from a rating: numbers as they are, booleans and thumbs as 1/0, else NaN."""
+    if type(v) is float or type(v) is int:
+        return float(v)
     if is_missing(v):
         return np.nan
     if isinstance(v, (bool, np.bool_)):
@@ -132,8 +134,9 @@ def coerce_outcome(name: str, values: list, labels: Any, column: Any) -> pd.Seri
         expected = "booleans, 0/1, or true/false/yes/no/error/ok"
         result = pd.Series(out, dtype="boolean")
     elif name == "feedback" or name.startswith("score_"):
-        result = pd.Series([feedback_value(v) for v in values], dtype=np.float64)
-        unread = [i for i, v in enumerate(values) if not is_missing(v) and np.isnan(result[i])]
+        numbers_ = np.array([feedback_value(v) for v in values], dtype=np.float64)
+        result = pd.Series(numbers_)
+        unread = [i for i in np.flatnonzero(np.isnan(numbers_)) if not is_missing(values[i])]
         if unread and name.startswith("score_"):
             # A categorical score (a label, not a number) stays as its text.
             return pd.Series([None if is_missing(v) else str(v) for v in values], dtype=object)
@@ -141,6 +144,8 @@ def coerce_outcome(name: str, values: list, labels: Any, column: Any) -> pd.Seri
         expected = "numbers, booleans or thumbs up/down"
     else:
         raw = pd.Series(values, dtype=object)
+        if all(v is None or type(v) is float or type(v) is int for v in values):
+            return pd.Series(np.array(values, dtype=np.float64))  # None becomes NaN
         result = pd.to_numeric(raw, errors="coerce").astype(np.float64)
         blank = raw.map(lambda v: is_missing(v) or (isinstance(v, str) and not v.strip()))
         unread = np.flatnonzero(result.isna().to_numpy() & ~blank.to_numpy(dtype=bool))
@@ -162,20 +167,23 @@ def score_columns(per_row: list[dict]) -> dict[str, list]:
     A name that denotes the end user's rating (``feedback``, ``thumbs``, ``user_score``, ...)
     also fills ``feedback``; several such names on one row average.
     """
-    names: list[str] = []
+    names: dict[str, str] = {}
     for scores in per_row:
-        names.extend(n for n in scores if n not in names)
-    columns = {score_column(n): [None] * len(per_row) for n in names}
+        for n in scores:
+            if n not in names:
+                names[n] = score_column(n)
+    rating = {n for n in names if is_feedback_name(n)}
+    columns = {c: [None] * len(per_row) for c in names.values()}
     feedback = [np.nan] * len(per_row)
     for i, scores in enumerate(per_row):
         rated = []
         for name, value in scores.items():
-            columns[score_column(name)][i] = value
-            if is_feedback_name(name):
+            columns[names[name]][i] = value
+            if name in rating:
                 rated.append(feedback_value(value))
-        rated = [v for v in rated if not np.isnan(v)]
+        rated = [v for v in rated if v == v]
         if rated:
-            feedback[i] = float(np.mean(rated))
+            feedback[i] = sum(rated) / len(rated)
     if any(not np.isnan(v) for v in feedback):
         columns["feedback"] = feedback
     return columns

@@ -102,8 +102,10 @@ def _indexed(attrs: Mapping, prefix: str) -> list[dict]:
     return messages
 
 
-def _has_prefix(attrs: Mapping, prefix: str) -> bool:
-    return any(k.startswith(prefix) for k in attrs)
+def _has_indexed(attrs: Mapping, prefix: str) -> bool:
+    # Indexed messages start at 0 and always name a role or a content: four lookups instead
+    # of a scan of every attribute key of every span.
+    return any(f"{prefix}.0.{k}" in attrs for k in ("role", "content", "message.role"))
 
 
 def _prompt(span: Span) -> tuple[bool, str | None]:
@@ -114,7 +116,7 @@ def _prompt(span: Span) -> tuple[bool, str | None]:
             value = maybe_json(a[key])
             return True, last_user_text(value) if not isinstance(value, str) else value
     for prefix in ("llm.input_messages", "gen_ai.prompt"):
-        if _has_prefix(a, prefix + "."):
+        if _has_indexed(a, prefix):
             return True, last_user_text(_indexed(a, prefix))
     users = [e for name, e in span.events if name == "gen_ai.user.message"]
     if users:
@@ -132,7 +134,7 @@ def _response(a: Mapping) -> str | None:
         if key in a and not is_missing(a[key]):
             return response_text(a[key])
     for prefix in ("llm.output_messages", "gen_ai.completion"):
-        if _has_prefix(a, prefix + "."):
+        if _has_indexed(a, prefix):
             return response_text(_indexed(a, prefix))
     return response_text(a.get("output.value"))
 
@@ -153,7 +155,7 @@ def _number(value: Any) -> float:
 
 
 def _sum(values: list[float]) -> float:
-    known = [v for v in values if not np.isnan(v)]
+    known = [v for v in values if v == v]  # NaN is the one value unequal to itself
     return float(sum(known)) if known else np.nan
 
 
