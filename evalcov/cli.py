@@ -32,8 +32,9 @@ examples:
 
 Inputs: CSV, TSV, JSONL, JSON, Parquet (optionally .gz), globs of them, chat logs in OpenAI
 messages format and promptfoo configs (for --evals). Text columns are detected when not given.
-Trace exports (OpenTelemetry OTLP JSON, Phoenix, Langfuse, LangSmith) and eval-tool files are
-recognized by their structure; their text is the user's last message (--time-col time).
+Trace exports (OpenTelemetry OTLP JSON, Phoenix, Langfuse, LangSmith, Helicone, MLflow) and
+eval-tool files are recognized by their structure; their text is the user's last message
+(--time-col time).
 """
 
 EXPORT_FORMATS = ("csv", "jsonl", "parquet", "label-studio", "argilla")
@@ -104,7 +105,7 @@ def _add_common(p: argparse.ArgumentParser, time_required: bool = False) -> None
         "--traffic-format",
         metavar="F",
         help="force the traffic format: csv, jsonl, ..., or a trace source (otel, phoenix, "
-        "langfuse, langsmith); default: detected",
+        "langfuse, langsmith, helicone, mlflow); default: detected",
     )
     p.add_argument(
         "--evals-format",

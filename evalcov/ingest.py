@@ -114,10 +114,10 @@ def read_traffic(
     """Read production traffic into a normalized table, one row per input row.
 
     Trace exports (OpenTelemetry OTLP JSON, Arize Phoenix spans, Langfuse traces or
-    observations, LangSmith runs) are recognized by their structure and read one row per
-    trace: the user's last message of the trace's first LLM call is the text, and the
-    trace's time, user, session and outcome (``error``, ``latency_s``, tokens, ``cost``,
-    ``feedback``, ``score_<name>``, ``response``) come along.
+    observations, LangSmith runs, Helicone requests, MLflow traces) are recognized by their
+    structure and read one row per trace: the user's last message of the trace's first LLM
+    call is the text, and the trace's time, user, session and outcome (``error``,
+    ``latency_s``, tokens, ``cost``, ``feedback``, ``score_<name>``, ``response``) come along.
 
     Parameters
     ----------
@@ -154,8 +154,8 @@ def read_traffic(
     format : str, optional
         A file format (``"csv", "tsv", "jsonl", "json", "parquet", "promptfoo"``) overrides
         detection by file extension; a source format (``"otel", "phoenix", "langsmith",
-        "langfuse"``, or an eval format of `read_evals`) overrides detection by structure
-        and fails with the field it misses when the input does not fit.
+        "langfuse", "helicone", "mlflow"``, or an eval format of `read_evals`) overrides
+        detection by structure and fails with the field it misses when the input does not fit.
     max_chars : int, default 2000
         Texts longer than this (after normalization) are flagged ``truncated``.
         The text is kept whole; the embedder decides how to cut it.

@@ -250,6 +250,44 @@ def test_langsmith_root_runs_feedback_and_conversation():
     assert spans["reason"].tolist() == ["not an LLM span", "", "", "not an LLM span"]
 
 
+# ----------------------------------------------------------------------------- Helicone, MLflow
+
+
+def test_helicone_requests_status_feedback_and_non_chat_requests():
+    df = read_traffic(TRACES / "helicone_requests.jsonl")
+    assert df["id"].tolist() == ["hc-1", "hc-2", "hc-3"]
+    assert df["text"].tolist() == ["What fee do you charge abroad?", "Read this statement", ""]
+    assert df["reason"].tolist() == ["", "", "no user message"]  # an embeddings request
+    assert df["error"].tolist() == [False, True, False]  # status 429 with an error body
+    assert df["response"].tolist()[0] == "1% per transaction." and pd.isna(df["response"][1])
+    assert df["session"].tolist()[0] == "hs-1"
+    assert df["latency_s"].tolist() == [0.84, 0.12, 0.06]
+    assert df["feedback"].tolist()[:2] == [1.0, 0.0]  # feedback_rating true / false
+    assert "score_feedback" not in df and df["score_accuracy"].tolist()[0] == 0.9
+    assert df["cost"].tolist()[0] == pytest.approx(0.00003)
+
+
+def test_mlflow_search_traces_frame_and_parquet(tmp_path):
+    frame = pd.read_json(TRACES / "mlflow_traces.jsonl", lines=True, dtype=False)
+    parquet = tmp_path / "traces.parquet"
+    frame.to_parquet(parquet)
+    for source in (frame, parquet):
+        df = read_traffic(source)
+        assert df["id"].tolist() == ["tr-7f1a", "tr-7f1b"]
+        assert df["text"].tolist() == [
+            "How do I activate my new card?",
+            "Why was my loan application rejected?",
+        ]
+        assert df["time"].tolist() == [utc("2024-06-09 09:00"), utc("2024-06-09 09:01:40")]
+        assert df["error"].tolist() == [False, True]
+        assert df["latency_s"].tolist() == [1.53, 30.0]
+        assert df["user"].tolist()[0] == "u-60" and df["session"].tolist()[0] == "ms-1"
+        assert df["input_tokens"].tolist()[0] == 220.0
+        assert df["feedback"].tolist()[0] == 1.0  # the user_feedback assessment
+        assert df["score_groundedness"].tolist()[0] == 0.8
+        assert "score_expected_response" not in df  # an expectation, not an outcome
+
+
 # ----------------------------------------------------------------------------- eval sets
 
 
@@ -312,7 +350,7 @@ def test_eval_set_exclusions_and_ids():
 
 
 def test_format_names_are_published():
-    assert TRAFFIC_FORMATS == ("otel", "phoenix", "langsmith", "langfuse")
+    assert TRAFFIC_FORMATS == ("otel", "phoenix", "langsmith", "langfuse", "helicone", "mlflow")
     assert EVAL_FORMATS == (
         "langsmith_dataset",
         "ragas",

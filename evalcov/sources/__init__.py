@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from evalcov.sources import langfuse, langsmith, otel, phoenix
+from evalcov.sources import helicone, langfuse, langsmith, mlflow, otel, phoenix
 from evalcov.sources._outcomes import OUTCOME_COLUMNS, coerce_outcome, is_outcome, score_column
 from evalcov.sources.evalsets import EVAL_SOURCES
 
@@ -59,6 +59,8 @@ _TRAFFIC = (
     Source("phoenix", "traffic", phoenix.check, phoenix.read),
     Source("langsmith", "traffic", langsmith.check, langsmith.read),
     Source("langfuse", "traffic", _langfuse_check, _langfuse_read),
+    Source("helicone", "traffic", helicone.check, helicone.read),
+    Source("mlflow", "traffic", mlflow.check, mlflow.read),
 )
 _EVALS = tuple(Source(name, "evals", check, read) for name, (check, read) in EVAL_SOURCES.items())
 SOURCES = {s.name: s for s in (*_TRAFFIC, *_EVALS)}

@@ -173,12 +173,14 @@ def score_columns(per_row: list[dict]) -> dict[str, list]:
             if n not in names:
                 names[n] = score_column(n)
     rating = {n for n in names if is_feedback_name(n)}
-    columns = {c: [None] * len(per_row) for c in names.values()}
+    # A score called "feedback" is the feedback column itself, not also a score_feedback.
+    columns = {c: [None] * len(per_row) for c in names.values() if c != "score_feedback"}
     feedback = [np.nan] * len(per_row)
     for i, scores in enumerate(per_row):
         rated = []
         for name, value in scores.items():
-            columns[names[name]][i] = value
+            if names[name] in columns:
+                columns[names[name]][i] = value
             if name in rating:
                 rated.append(feedback_value(value))
         rated = [v for v in rated if v == v]
