@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from evalcov.sources._fields import require
 from evalcov.sources._messages import is_missing, request_text
 
 __all__ = ["EVAL_SOURCES"]
@@ -44,9 +45,9 @@ _DEEPEVAL_FIELDS = (
 
 def _needs(*required: str, any_of: tuple = ()) -> Callable[[pd.DataFrame], str | None]:
     def check(frame: pd.DataFrame) -> str | None:
-        missing = [c for c in required if c not in frame.columns]
-        if missing:
-            return f"column(s) {', '.join(map(repr, missing))}"
+        problem = require(frame, required, "eval set")
+        if problem:
+            return problem
         if any_of and not any(c in frame.columns for c in any_of):
             return f"one of the columns {', '.join(map(repr, any_of))}"
         return None

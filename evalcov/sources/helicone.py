@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalcov.sources._fields import column, require
 from evalcov.sources._messages import is_missing, last_user_text, maybe_json, response_text
 from evalcov.sources._outcomes import score_columns
 
@@ -28,15 +29,7 @@ _SESSION_KEYS = ("Helicone-Session-Id", "helicone-session-id", "session_id", "se
 
 def check(frame: pd.DataFrame) -> str | None:
     """None when `frame` holds Helicone requests, else what is missing."""
-    missing = [c for c in ("request_id", "request_body") if c not in frame.columns]
-    return f"column(s) {', '.join(map(repr, missing))} (Helicone requests)" if missing else None
-
-
-def _column(frame: pd.DataFrame, *names: str) -> list:
-    for name in names:
-        if name in frame.columns:
-            return frame[name].tolist()
-    return [None] * len(frame)
+    return require(frame, ("request_id", "request_body"), "Helicone requests")
 
 
 def _session(properties: Any) -> str | None:
@@ -84,33 +77,33 @@ def _scores(rating: Any, scores: Any) -> dict:
 
 def read(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
     """One standard row per logged request (`unit` does not apply: a request is one call)."""
-    texts = [_request_text(v) for v in _column(frame, "request_body")]
-    delay = pd.to_numeric(pd.Series(_column(frame, "delay_ms"), dtype=object), errors="coerce")
-    cost = _column(frame, "costUSD", "cost")
+    texts = [_request_text(v) for v in column(frame, "request_body")]
+    delay = pd.to_numeric(pd.Series(column(frame, "delay_ms"), dtype=object), errors="coerce")
+    cost = column(frame, "costUSD", "cost")
     out = pd.DataFrame(
         {
             "text": texts,
             "reason": ["" if t else "no user message" for t in texts],
-            "id": _column(frame, "request_id"),
-            "time": _column(frame, "request_created_at"),
-            "user": _column(frame, "request_user_id"),
-            "session": [_session(p) for p in _column(frame, "request_properties", "properties")],
-            "response": [_response(v) for v in _column(frame, "response_body")],
+            "id": column(frame, "request_id"),
+            "time": column(frame, "request_created_at"),
+            "user": column(frame, "request_user_id"),
+            "session": [_session(p) for p in column(frame, "request_properties", "properties")],
+            "response": [_response(v) for v in column(frame, "response_body")],
             "error": [
                 _error(s, b)
                 for s, b in zip(
-                    _column(frame, "response_status"), _column(frame, "response_body"), strict=True
+                    column(frame, "response_status"), column(frame, "response_body"), strict=True
                 )
             ],
             "latency_s": (delay / 1000.0).to_numpy(dtype=np.float64),
-            "input_tokens": _column(frame, "prompt_tokens"),
-            "output_tokens": _column(frame, "completion_tokens"),
+            "input_tokens": column(frame, "prompt_tokens"),
+            "output_tokens": column(frame, "completion_tokens"),
             "cost": cost,
         }
     )
     per_row = [
         _scores(r, s)
-        for r, s in zip(_column(frame, "feedback_rating"), _column(frame, "scores"), strict=True)
+        for r, s in zip(column(frame, "feedback_rating"), column(frame, "scores"), strict=True)
     ]
     for name, values in score_columns(per_row).items():
         out[name] = values

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalcov.sources._fields import column, epoch_ns, require
 from evalcov.sources._messages import is_missing, maybe_json, request_text, response_text
 from evalcov.sources._outcomes import score_columns
 from evalcov.sources.spans import Span, spans_frame
@@ -42,15 +43,7 @@ def check_traces(frame: pd.DataFrame) -> str | None:
 
 def check_observations(frame: pd.DataFrame) -> str | None:
     """None when `frame` holds Langfuse observations, else what is missing."""
-    missing = [c for c in ("traceId", "type", "startTime") if c not in frame.columns]
-    return f"column(s) {', '.join(map(repr, missing))} (Langfuse observations)" if missing else None
-
-
-def _column(frame: pd.DataFrame, *names: str) -> list:
-    for name in names:
-        if name in frame.columns:
-            return frame[name].tolist()
-    return [None] * len(frame)
+    return require(frame, ("traceId", "type", "startTime"), "Langfuse observations")
 
 
 def _scores(value: Any) -> dict:
@@ -92,8 +85,8 @@ def _nested_sum(observations: Any, get: Any) -> float:
 
 def read_traces(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
     """One standard row per Langfuse trace (`unit` does not apply: a trace is one row)."""
-    texts = [request_text(v) for v in _column(frame, "input")]
-    observations = [maybe_json(v) for v in _column(frame, "observations")]
+    texts = [request_text(v) for v in column(frame, "input")]
+    observations = [maybe_json(v) for v in column(frame, "observations")]
     observations = [v if isinstance(v, (list, tuple, np.ndarray)) else [] for v in observations]
     nested = [any(isinstance(o, Mapping) for o in obs) for obs in observations]
     errors = [
@@ -104,13 +97,13 @@ def read_traces(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
         {
             "text": texts,
             "reason": ["" if t else "no user message" for t in texts],
-            "id": _column(frame, "id"),
-            "time": _column(frame, "timestamp"),
-            "user": _column(frame, "userId"),
-            "session": _column(frame, "sessionId"),
-            "response": [response_text(v) for v in _column(frame, "output")],
+            "id": column(frame, "id"),
+            "time": column(frame, "timestamp"),
+            "user": column(frame, "userId"),
+            "session": column(frame, "sessionId"),
+            "response": [response_text(v) for v in column(frame, "output")],
             "error": errors,
-            "latency_s": _column(frame, "latency"),
+            "latency_s": column(frame, "latency"),
             "input_tokens": [
                 _nested_sum(obs, lambda o: _usage(o, "input", "promptTokens"))
                 for obs in observations
@@ -119,25 +112,19 @@ def read_traces(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
                 _nested_sum(obs, lambda o: _usage(o, "output", "completionTokens"))
                 for obs in observations
             ],
-            "cost": _column(frame, "totalCost"),
+            "cost": column(frame, "totalCost"),
         }
     )
-    for name, values in score_columns([_scores(v) for v in _column(frame, "scores")]).items():
+    for name, values in score_columns([_scores(v) for v in column(frame, "scores")]).items():
         out[name] = values
     return out
 
 
-def _ns(values: list) -> list:
-    t = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601")
-    ns = t.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    return [None if m else int(v) for v, m in zip(ns, t.isna().to_numpy(), strict=True)]
-
-
 def read_observations(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
     """Standard rows from Langfuse observations: one per trace, or per observation."""
-    starts = _ns(_column(frame, "startTime"))
-    ends = _ns(_column(frame, "endTime"))
-    parents = _column(frame, "parentObservationId")
+    starts = epoch_ns(column(frame, "startTime"))
+    ends = epoch_ns(column(frame, "endTime"))
+    parents = column(frame, "parentObservationId")
     spans = []
     for i, obs in enumerate(frame.to_dict("records")):
         generation = str(obs.get("type")).upper() == "GENERATION"

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalcov.sources._fields import require
 from evalcov.sources._messages import is_missing, maybe_json, request_text, response_text
 from evalcov.sources._outcomes import score_columns
 
@@ -30,8 +31,7 @@ _USER_KEYS = ("user_id", "userId", "user")
 
 def check(frame: pd.DataFrame) -> str | None:
     """None when `frame` holds LangSmith runs, else what is missing."""
-    missing = [c for c in ("run_type", "inputs", "start_time") if c not in frame.columns]
-    return f"column(s) {', '.join(map(repr, missing))} (LangSmith runs)" if missing else None
+    return require(frame, ("run_type", "inputs", "start_time"), "LangSmith runs")
 
 
 def _metadata(run: Mapping) -> Mapping:

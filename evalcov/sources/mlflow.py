@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalcov.sources._fields import column
 from evalcov.sources._messages import is_missing, maybe_json, request_text, response_text
 from evalcov.sources._outcomes import score_columns
 
@@ -32,13 +33,6 @@ def check(frame: pd.DataFrame) -> str | None:
     if not cols & {"request_time", "timestamp_ms", "execution_duration", "execution_time_ms"}:
         return "a 'request_time' or 'timestamp_ms' column (MLflow traces)"
     return None
-
-
-def _column(frame: pd.DataFrame, *names: str) -> list:
-    for name in names:
-        if name in frame.columns:
-            return frame[name].tolist()
-    return [None] * len(frame)
 
 
 def _meta(value: Any) -> Mapping:
@@ -75,26 +69,26 @@ def _ms(values: list) -> np.ndarray:
 
 def read(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
     """One standard row per MLflow trace (`unit` does not apply)."""
-    metas = [_meta(m) for m in _column(frame, "trace_metadata", "request_metadata")]
-    texts = [request_text(v) for v in _column(frame, "request")]
-    states = [str(s).upper() for s in _column(frame, "state", "status")]
+    metas = [_meta(m) for m in column(frame, "trace_metadata", "request_metadata")]
+    texts = [request_text(v) for v in column(frame, "request")]
+    states = [str(s).upper() for s in column(frame, "state", "status")]
     out = pd.DataFrame(
         {
             "text": texts,
             "reason": ["" if t else "no user message" for t in texts],
-            "id": _column(frame, "trace_id", "request_id"),
-            "time": _column(frame, "request_time", "timestamp_ms"),
+            "id": column(frame, "trace_id", "request_id"),
+            "time": column(frame, "request_time", "timestamp_ms"),
             "user": [m.get("mlflow.trace.user") for m in metas],
             "session": [m.get("mlflow.trace.session") for m in metas],
-            "response": [response_text(v) for v in _column(frame, "response")],
+            "response": [response_text(v) for v in column(frame, "response")],
             "error": [s == "ERROR" if s in ("OK", "ERROR") else None for s in states],
-            "latency_s": _ms(_column(frame, "execution_duration", "execution_time_ms")) / 1000,
+            "latency_s": _ms(column(frame, "execution_duration", "execution_time_ms")) / 1000,
             "input_tokens": [_tokens(m, "input_tokens") for m in metas],
             "output_tokens": [_tokens(m, "output_tokens") for m in metas],
             "cost": np.nan,
         }
     )
-    per_row = [_assessments(v) for v in _column(frame, "assessments")]
+    per_row = [_assessments(v) for v in column(frame, "assessments")]
     for name, values in score_columns(per_row).items():
         out[name] = values
     return out

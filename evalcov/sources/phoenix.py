@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from evalcov.sources._fields import column, epoch_ns, require
 from evalcov.sources._messages import is_missing
 from evalcov.sources.spans import Span, spans_frame
 
@@ -23,24 +24,15 @@ _REQUIRED = ("context.span_id", "context.trace_id")
 
 def check(frame: pd.DataFrame) -> str | None:
     """None when `frame` is a Phoenix spans DataFrame, else what is missing."""
-    missing = [c for c in _REQUIRED if c not in frame.columns]
-    return f"column(s) {', '.join(map(repr, missing))} (Phoenix spans)" if missing else None
-
-
-def _ns(values: pd.Series | None, n: int) -> list:
-    if values is None:
-        return [None] * n
-    t = pd.to_datetime(values, utc=True, format="ISO8601")
-    ns = t.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    return [None if m else int(v) for v, m in zip(ns, t.isna().to_numpy(), strict=True)]
+    return require(frame, _REQUIRED, "Phoenix spans")
 
 
 def read(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
     """Standard rows (see `evalcov.sources.spans.spans_frame`) from a Phoenix spans frame."""
     n = len(frame)
     attr_cols = [c for c in frame.columns if str(c).startswith("attributes.")]
-    starts = _ns(frame.get("start_time"), n)
-    ends = _ns(frame.get("end_time"), n)
+    starts = epoch_ns(column(frame, "start_time"))
+    ends = epoch_ns(column(frame, "end_time"))
     status = frame["status_code"].astype(str).str.upper() if "status_code" in frame else None
     kinds = frame["span_kind"].tolist() if "span_kind" in frame else [None] * n
     parents = frame["parent_id"].tolist() if "parent_id" in frame else [None] * n

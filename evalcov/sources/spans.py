@@ -36,6 +36,7 @@ from evalcov.sources._messages import (
     request_text,
     response_text,
 )
+from evalcov.sources._outcomes import OUTCOME_COLUMNS
 
 __all__ = ["Span", "spans_frame"]
 
@@ -162,20 +163,7 @@ def _sum(values: list[float]) -> float:
 class _Rows:
     """Columns of the output, appended row by row."""
 
-    COLUMNS = (
-        "text",
-        "reason",
-        "id",
-        "time",
-        "user",
-        "session",
-        "response",
-        "error",
-        "latency_s",
-        "input_tokens",
-        "output_tokens",
-        "cost",
-    )
+    COLUMNS = ("text", "reason", "id", "time", "user", *OUTCOME_COLUMNS[:-1])  # no feedback
 
     def __init__(self) -> None:
         self.cols: dict[str, list] = {c: [] for c in self.COLUMNS}
