@@ -524,8 +524,13 @@ def _outcome_columns(
 
 def _load(source: Any, fmt: str | None, kind: str) -> _Loaded:
     if isinstance(source, pd.DataFrame):
+        frame = source.reset_index(drop=True)
+        name = source.index.name
+        if name is not None and name not in frame.columns and len(frame.columns):
+            # A named index is data (Phoenix indexes its spans by context.span_id).
+            frame[name] = source.index.to_numpy()
         return _Loaded(
-            frame=source.reset_index(drop=True),
+            frame=frame,
             index=source.index,
             labels=_index_labels(source.index),
             files=None,

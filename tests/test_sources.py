@@ -138,7 +138,8 @@ def test_phoenix_spans_dataframe_and_parquet(tmp_path):
     frame = pd.read_json(TRACES / "phoenix_spans.jsonl", lines=True)
     parquet = tmp_path / "spans.parquet"
     frame.to_parquet(parquet)
-    for source in (frame, parquet):
+    # get_spans_dataframe() indexes the spans by their id.
+    for source in (frame, parquet, frame.set_index("context.span_id")):
         df = read_traffic(source)
         assert df["id"].tolist() == ["p-trace-1", "p-trace-2"]
         # The LLM span's user message, not the CHAIN root's input nor the system context.
