@@ -459,16 +459,16 @@ def _from_source(
         rows = found.read(block, unit)
         frames.append(rows)
         name = "" if path is None else f"{Path(path).name}:"
-        if "id" in rows and not rows["id"].map(_is_blank).any():
-            labels.append((name + rows["id"].astype(str)).to_numpy(dtype=object))
-        else:
-            labels.append((name + pd.Series(np.arange(len(rows))).astype(str)).to_numpy(object))
+        labels.append((name + pd.Series(np.arange(len(rows))).astype(str)).to_numpy(object))
         files.append(np.full(len(rows), path, dtype=object))
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     ids = np.concatenate(labels)
-    if "id" in frame and not frame["id"].map(_is_blank).any():
-        # The source's own id (trace id, span id, item id) is the row id, as users look it up.
-        ids = frame["id"].astype(str).to_numpy(dtype=object)
+    if "id" in frame:
+        own = frame["id"].astype(str).str.strip()
+        if not (frame["id"].isna() | own.eq("")).any():
+            # The source's own id (trace id, span id, item id) is the row id, as users look
+            # it up; positions in the file name rows only when some id is missing.
+            ids = frame["id"].astype(str).to_numpy(dtype=object)
     return (
         _Loaded(
             frame=frame,

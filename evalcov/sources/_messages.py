@@ -10,6 +10,9 @@ spells a message a little differently; these helpers read all of them:
   ``"message.contents": [{"message_content.type": "text", "message_content.text": ...}]``
 - LangChain: ``{"type": "human", "content": ...}`` and its serialized constructor form
   ``{"lc": 1, "type": "constructor", "id": [..., "HumanMessage"], "kwargs": {...}}``
+
+Messages are dicts (JSON objects, Parquet structs): testing ``dict`` rather than the
+``Mapping`` ABC keeps 100,000 traces within seconds.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def part_text(content: Any) -> str | None:
     content = maybe_json(content) if isinstance(content, str) and content[:1] == "[" else content
     if content is None or isinstance(content, str):
         return content
-    if isinstance(content, Mapping):
+    if isinstance(content, dict):
         content = [content]
     if not isinstance(content, _SEQUENCE):
         return None
@@ -70,7 +73,7 @@ def part_text(content: Any) -> str | None:
     for part in content:
         if isinstance(part, str):
             texts.append(part)
-        elif isinstance(part, Mapping):
+        elif isinstance(part, dict):
             # Image, audio, file and tool-call parts carry no words of the user's.
             kind = part.get("type", part.get("message_content.type", "text"))
             if kind not in ("text", "input_text"):
@@ -95,7 +98,7 @@ def role_of(message: Mapping) -> str | None:
 
 def message_text(message: Mapping) -> str | None:
     """The text of one message in any of the shapes above."""
-    if message.get("lc") is not None and isinstance(message.get("kwargs"), Mapping):
+    if message.get("lc") is not None and isinstance(message.get("kwargs"), dict):
         message = message["kwargs"]
     for key in ("content", "message.content", "parts", "message.contents", "text"):
         if key in message and not is_missing(message[key]):
@@ -108,16 +111,16 @@ def message_text(message: Mapping) -> str | None:
 def flatten_messages(messages: Any) -> list[Mapping]:
     """A flat list of message mappings; LangChain batches nest them as ``[[...]]``."""
     messages = maybe_json(messages)
-    if isinstance(messages, Mapping) and "messages" in messages:
+    if isinstance(messages, dict) and "messages" in messages:
         messages = maybe_json(messages["messages"])
     if not isinstance(messages, _SEQUENCE):
         return []
     flat: list[Mapping] = []
     for m in messages:
-        if isinstance(m, Mapping):
+        if isinstance(m, dict):
             flat.append(m)
         elif isinstance(m, _SEQUENCE):
-            flat.extend(x for x in m if isinstance(x, Mapping))
+            flat.extend(x for x in m if isinstance(x, dict))
     return flat
 
 
@@ -140,7 +143,7 @@ def request_text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         if "messages" in value:
             return last_user_text(value["messages"])
         for key in TEXT_KEYS:
@@ -162,10 +165,10 @@ def response_text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         if "choices" in value and isinstance(value["choices"], _SEQUENCE) and value["choices"]:
             choice = value["choices"][0]
-            if isinstance(choice, Mapping):
+            if isinstance(choice, dict):
                 return response_text(choice.get("message", choice.get("text")))
         if "generations" in value:
             return response_text(value["generations"])

@@ -12,7 +12,6 @@ and https://docs.helicone.ai/tools/export
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -34,7 +33,7 @@ def check(frame: pd.DataFrame) -> str | None:
 
 def _session(properties: Any) -> str | None:
     properties = maybe_json(properties)
-    if not isinstance(properties, Mapping):
+    if not isinstance(properties, dict):
         return None
     return next((str(properties[k]) for k in _SESSION_KEYS if properties.get(k)), None)
 
@@ -43,7 +42,7 @@ def _request_text(body: Any) -> str | None:
     """The user's words in a provider request: chat ``messages`` (OpenAI, Anthropic), Gemini
     ``contents``, or a completion ``prompt``; embedding and other requests have none."""
     body = maybe_json(body)
-    if not isinstance(body, Mapping):
+    if not isinstance(body, dict):
         return None
     for key in ("messages", "contents"):
         if key in body:
@@ -54,14 +53,14 @@ def _request_text(body: Any) -> str | None:
 
 def _response(body: Any) -> str | None:
     body = maybe_json(body)
-    if isinstance(body, Mapping) and ("error" in body or "data" in body):
+    if isinstance(body, dict) and ("error" in body or "data" in body):
         return None  # an error or an embedding, not an answer
     return response_text(body)
 
 
 def _error(status: Any, body: Any) -> Any:
     body = maybe_json(body)
-    if isinstance(body, Mapping) and body.get("error"):
+    if isinstance(body, dict) and body.get("error"):
         return True
     if is_missing(status) or status in ("", 0, "0"):
         return None  # still pending: the outcome is unknown
@@ -69,7 +68,7 @@ def _error(status: Any, body: Any) -> Any:
 
 
 def _scores(rating: Any, scores: Any) -> dict:
-    out = dict(maybe_json(scores)) if isinstance(maybe_json(scores), Mapping) else {}
+    out = dict(maybe_json(scores)) if isinstance(maybe_json(scores), dict) else {}
     if not is_missing(rating) and rating != "":
         out["feedback"] = rating
     return out

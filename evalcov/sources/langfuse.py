@@ -52,7 +52,7 @@ def _scores(value: Any) -> dict:
     if not isinstance(value, (list, tuple, np.ndarray)):
         return out
     for score in value:
-        if isinstance(score, Mapping) and "name" in score:
+        if isinstance(score, dict) and "name" in score:
             v = score.get("value")
             out[str(score["name"])] = score.get("stringValue") if is_missing(v) else v
     return out
@@ -61,7 +61,7 @@ def _scores(value: Any) -> dict:
 def _usage(obs: Mapping, key: str, old: str) -> float:
     for field in ("usageDetails", "usage"):
         usage = obs.get(field)
-        if isinstance(usage, Mapping) and not is_missing(usage.get(key)):
+        if isinstance(usage, dict) and not is_missing(usage.get(key)):
             return float(usage[key])
     value = obs.get(old)
     return np.nan if is_missing(value) else float(value)
@@ -69,7 +69,7 @@ def _usage(obs: Mapping, key: str, old: str) -> float:
 
 def _cost(obs: Mapping) -> float:
     details = obs.get("costDetails")
-    if isinstance(details, Mapping) and not is_missing(details.get("total")):
+    if isinstance(details, dict) and not is_missing(details.get("total")):
         return float(details["total"])
     for key in ("calculatedTotalCost", "totalCost"):
         if not is_missing(obs.get(key)):
@@ -78,7 +78,7 @@ def _cost(obs: Mapping) -> float:
 
 
 def _nested_sum(observations: Any, get: Any) -> float:
-    values = [get(o) for o in observations if isinstance(o, Mapping)]
+    values = [get(o) for o in observations if isinstance(o, dict)]
     values = [v for v in values if not np.isnan(v)]
     return float(sum(values)) if values else np.nan
 
@@ -88,9 +88,9 @@ def read_traces(frame: pd.DataFrame, unit: str) -> pd.DataFrame:
     texts = [request_text(v) for v in column(frame, "input")]
     observations = [maybe_json(v) for v in column(frame, "observations")]
     observations = [v if isinstance(v, (list, tuple, np.ndarray)) else [] for v in observations]
-    nested = [any(isinstance(o, Mapping) for o in obs) for obs in observations]
+    nested = [any(isinstance(o, dict) for o in obs) for obs in observations]
     errors = [
-        any(isinstance(o, Mapping) and o.get("level") == "ERROR" for o in obs) if known else None
+        any(isinstance(o, dict) and o.get("level") == "ERROR" for o in obs) if known else None
         for obs, known in zip(observations, nested, strict=True)
     ]
     out = pd.DataFrame(

@@ -36,9 +36,9 @@ def check(frame: pd.DataFrame) -> str | None:
 
 def _metadata(run: Mapping) -> Mapping:
     extra = maybe_json(run.get("extra"))
-    meta = extra.get("metadata") if isinstance(extra, Mapping) else None
-    meta = meta if isinstance(meta, Mapping) else maybe_json(run.get("metadata"))
-    return meta if isinstance(meta, Mapping) else {}
+    meta = extra.get("metadata") if isinstance(extra, dict) else None
+    meta = meta if isinstance(meta, dict) else maybe_json(run.get("metadata"))
+    return meta if isinstance(meta, dict) else {}
 
 
 def _pick(meta: Mapping, keys: tuple) -> Any:
@@ -47,12 +47,12 @@ def _pick(meta: Mapping, keys: tuple) -> Any:
 
 def _feedback(run: Mapping) -> dict:
     stats = maybe_json(run.get("feedback_stats"))
-    if not isinstance(stats, Mapping):
+    if not isinstance(stats, dict):
         return {}
     return {
-        str(k): v.get("avg") if isinstance(v, Mapping) else v
+        str(k): v.get("avg") if isinstance(v, dict) else v
         for k, v in stats.items()
-        if not (isinstance(v, Mapping) and is_missing(v.get("avg")))
+        if not (isinstance(v, dict) and is_missing(v.get("avg")))
     }
 
 

@@ -37,12 +37,12 @@ def check(frame: pd.DataFrame) -> str | None:
 
 def _meta(value: Any) -> Mapping:
     value = maybe_json(value)
-    return value if isinstance(value, Mapping) else {}
+    return value if isinstance(value, dict) else {}
 
 
 def _tokens(meta: Mapping, key: str) -> float:
     usage = maybe_json(meta.get("mlflow.trace.tokenUsage"))
-    if isinstance(usage, Mapping) and not is_missing(usage.get(key)):
+    if isinstance(usage, dict) and not is_missing(usage.get(key)):
         return float(usage[key])
     return np.nan
 
@@ -53,11 +53,11 @@ def _assessments(value: Any) -> dict:
         return {}
     out = {}
     for a in value:
-        if not isinstance(a, Mapping):
+        if not isinstance(a, dict):
             continue
         name = a.get("assessment_name", a.get("name"))
         feedback = a.get("feedback")
-        if name is None or not isinstance(feedback, Mapping):
+        if name is None or not isinstance(feedback, dict):
             continue  # expectations (ground truth) are not outcomes of the request
         out[str(name)] = feedback.get("value")
     return out
