@@ -478,3 +478,16 @@ def test_cli_reads_traces_and_names_a_format_that_does_not_fit(tmp_path):
     )
     assert wrong.returncode == 2
     assert "format='otel' does not fit" in wrong.stderr and "'resourceSpans'" in wrong.stderr
+
+
+def test_dask_partitions_carry_mapped_outcomes():
+    dd = pytest.importorskip("dask.dataframe")
+    from evalcov.distributed import _read_part, analyze_dask
+
+    pdf = pd.DataFrame({"q": ["reset my pin", "card declined"], "thumbs": ["down", "up"]})
+    part = _read_part(pdf, {"text": "q", "outcomes": {"feedback": "thumbs"}}, {"number": 3})
+    assert part["feedback"].tolist() == [0.0, 1.0]
+    # Trace formats are files read whole; a Dask frame is already one row per query.
+    ddf = dd.from_pandas(pdf, npartitions=1)
+    with pytest.raises(TypeError, match=r"\['unit'\] do not apply to a Dask DataFrame"):
+        analyze_dask(ddf, ["reset my pin"], text="q", unit="span")
