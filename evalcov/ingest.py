@@ -5,6 +5,11 @@ strings, CSV/TSV/JSONL/JSON/Parquet files (optionally gzip-compressed), a glob
 of log files, OpenAI chat-format logs and promptfoo test files -- and return
 the same table: one row per input row, never dropping a row. Rows that cannot
 be analyzed stay in the table with ``excluded=True`` and a ``reason``.
+
+This module is the dispatching entry point: trace exports and eval-tool files are
+recognized by the structure checks of `evalcov.sources` (one module per source), whose
+readers turn them into standard rows (one per trace, with its outcome) that are then
+finished here like any table.
 """
 
 from __future__ import annotations
