@@ -140,12 +140,38 @@ def _response(a: Mapping) -> str | None:
     return response_text(a.get("output.value"))
 
 
-def _is_llm(span: Span, has_prompt: bool) -> bool:
+def _declared_llm(span: Span) -> bool | None:
+    """Whether the span says it is a model call; None when it says nothing of its kind."""
     a = span.attrs
     op, kind = a.get("gen_ai.operation.name"), a.get("openinference.span.kind")
     if op is not None or kind is not None:
         return op in _LLM_OPERATIONS or str(kind).upper() == "LLM"
-    return has_prompt
+    return None
+
+
+class _Facts:
+    """Per span, computed on demand: is it an LLM call, and its user text.
+
+    Parsing a span's input messages is most of the reading cost, and a trace needs only its
+    first LLM span's, so prompts are parsed when asked for and remembered.
+    """
+
+    def __init__(self, spans: list[Span]) -> None:
+        self.spans = spans
+        self.declared = [_declared_llm(s) for s in spans]
+        self.prompts: dict[int, tuple[bool, str | None]] = {}
+
+    def prompt(self, i: int) -> tuple[bool, str | None]:
+        if i not in self.prompts:
+            self.prompts[i] = _prompt(self.spans[i])
+        return self.prompts[i]
+
+    def llm(self, i: int) -> bool:
+        declared = self.declared[i]
+        return self.prompt(i)[0] if declared is None else declared
+
+    def text(self, i: int) -> str | None:
+        return self.prompt(i)[1]
 
 
 def _number(value: Any) -> float:
@@ -199,15 +225,13 @@ def spans_frame(spans: list[Span], unit: str) -> pd.DataFrame:
     calls, come back with a ``reason``.
     """
     rows = _Rows()
-    facts = []
-    for s in spans:
-        has_prompt, text = _prompt(s)
-        llm = _is_llm(s, has_prompt)
-        facts.append((llm, text))
+    facts = _Facts(spans)
     if unit == "span":
         trace_ids = []
-        for s, (llm, text) in zip(spans, facts, strict=True):
+        for i, s in enumerate(spans):
             a = s.attrs
+            llm = facts.llm(i)
+            text = facts.text(i) if llm else None
             reason = "" if llm and text else "no user message" if llm else "not an LLM span"
             rows.add(
                 text=text if llm else None,
@@ -233,17 +257,20 @@ def spans_frame(spans: list[Span], unit: str) -> pd.DataFrame:
         ids = {spans[i].span_id for i in members}
         order = sorted(members, key=lambda i: spans[i].start_ns or 0)
         roots = [i for i in order if spans[i].parent_id not in ids]
-        llms = [i for i in order if facts[i][0]]
-        asked = [i for i in llms if facts[i][1]]
+        llms = [i for i in order if facts.llm(i)]
+        asked = next((i for i in llms if facts.text(i)), None)
         first = [spans[i] for i in roots[:1]] + [spans[i] for i in order]
         starts = [spans[i].start_ns for i in members if spans[i].start_ns is not None]
         ends = [spans[i].end_ns for i in members if spans[i].end_ns is not None]
         latency = _latency(min(starts), max(ends)) if starts and ends else np.nan
-        answers = [a for i in reversed(llms) if (a := _response(spans[i].attrs)) is not None]
-        response = answers[0] if answers else _response(spans[roots[0]].attrs) if roots else None
+        response = next(
+            (a for i in reversed(llms) if (a := _response(spans[i].attrs)) is not None), None
+        )
+        if response is None and roots:
+            response = _response(spans[roots[0]].attrs)
         rows.add(
-            text=facts[asked[0]][1] if asked else None,
-            reason="" if asked else "no user message" if llms else "no LLM span",
+            text=None if asked is None else facts.text(asked),
+            reason="" if asked is not None else "no user message" if llms else "no LLM span",
             id=trace_id,
             time=min(starts) if starts else None,
             user=next((v for s in first if (v := _first(s.attrs, _USER_KEYS))), None),
