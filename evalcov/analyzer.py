@@ -23,7 +23,18 @@ from evalcov.report import CoverageReport
 
 __all__ = ["CoverageAnalyzer", "analyze"]
 
-_READ_OPTIONS = ("id", "weight", "user", "turns", "prompt_var", "format", "max_chars")
+_READ_OPTIONS = (
+    "id",
+    "weight",
+    "user",
+    "turns",
+    "prompt_var",
+    "format",
+    "max_chars",
+    "unit",
+    "outcomes",
+    "eval_format",
+)
 
 
 class CoverageAnalyzer:
@@ -137,7 +148,8 @@ class CoverageAnalyzer:
         ``traffic`` and ``evals`` take anything :func:`evalcov.read_traffic` and
         :func:`evalcov.read_evals` take. ``text``/``time`` name traffic columns, ``eval_text``
         the eval prompt column (auto-detected when None); ``id``, ``weight``, ``user``,
-        ``turns``, ``prompt_var``, ``format`` and ``max_chars`` are passed to the readers.
+        ``turns``, ``prompt_var``, ``format``, ``max_chars``, ``unit`` and ``outcomes`` are
+        passed to the readers (``eval_format`` is the eval set's ``format``).
         """
         self._validate()
         unknown = set(read_options) - set(_READ_OPTIONS)
@@ -148,7 +160,11 @@ class CoverageAnalyzer:
             )
         # A promptfoo variable names the eval prompt; id/weight/user are traffic columns.
         eval_options = {k: v for k, v in read_options.items() if k in ("prompt_var", "max_chars")}
-        traffic_options = {k: v for k, v in read_options.items() if k != "prompt_var"}
+        if read_options.get("eval_format") is not None:
+            eval_options["format"] = read_options["eval_format"]
+        traffic_options = {
+            k: v for k, v in read_options.items() if k not in ("prompt_var", "eval_format")
+        }
         traffic_frame = read_traffic(traffic, text=text, time=time, **traffic_options)
         eval_frame = read_evals(evals, text=eval_text, **eval_options)
         self.embedder_ = get_embedder(self.embedder)
@@ -292,7 +308,8 @@ def analyze(
         Same inputs and seed give the same clusters and numbers.
     **options
         Reader options (``eval_text``, ``id``, ``weight``, ``user``, ``turns``,
-        ``prompt_var``, ``format``, ``max_chars``) and :class:`CoverageAnalyzer` parameters.
+        ``prompt_var``, ``format``, ``max_chars``, ``unit``, ``outcomes``, ``eval_format``)
+        and :class:`CoverageAnalyzer` parameters.
 
     Returns
     -------

@@ -32,6 +32,9 @@ examples:
 
 Inputs: CSV, TSV, JSONL, JSON, Parquet (optionally .gz), globs of them, chat logs in OpenAI
 messages format and promptfoo configs (for --evals). Text columns are detected when not given.
+Trace exports (OpenTelemetry OTLP JSON, Phoenix, Langfuse, LangSmith, Helicone, MLflow) and
+eval-tool files are recognized by their structure; their text is the user's last message
+(--time-col time).
 """
 
 EXPORT_FORMATS = ("csv", "jsonl", "parquet", "label-studio", "argilla")
@@ -98,6 +101,24 @@ def _add_common(p: argparse.ArgumentParser, time_required: bool = False) -> None
     p.add_argument("--id-col", metavar="C", help="traffic id column")
     p.add_argument("--weight-col", metavar="C", help="traffic weight (count) column")
     p.add_argument("--user-col", metavar="C", help="traffic user column")
+    p.add_argument(
+        "--traffic-format",
+        metavar="F",
+        help="force the traffic format: csv, jsonl, ..., or a trace source (otel, phoenix, "
+        "langfuse, langsmith, helicone, mlflow); default: detected",
+    )
+    p.add_argument(
+        "--evals-format",
+        metavar="F",
+        help="force the eval set format (openai_evals, deepeval, inspect, ragas, "
+        "langfuse_dataset, langsmith_dataset, promptfoo, ...); default: detected",
+    )
+    p.add_argument(
+        "--unit",
+        choices=("trace", "span"),
+        default="trace",
+        help="trace formats: one row per trace (default) or per LLM span",
+    )
     p.add_argument("--freq", default="W", help="drift window, a pandas offset alias (default: W)")
     p.add_argument(
         "--embedder",
@@ -168,6 +189,9 @@ def _analyze(args: argparse.Namespace) -> Any:
         "id": args.id_col,
         "weight": args.weight_col,
         "user": args.user_col,
+        "format": args.traffic_format,
+        "eval_format": args.evals_format,
+        "unit": args.unit,
         "n_clusters": args.n_clusters,
     }
     report = evalcov.analyze(

@@ -61,7 +61,7 @@ from evalcov.report import CoverageReport, topic_table
 
 __all__ = ["DaskCoverageReport", "analyze_dask", "assign_partitions", "read_traffic_dask"]
 
-_READ_OPTIONS = ("id", "weight", "user", "max_chars")
+_READ_OPTIONS = ("id", "weight", "user", "max_chars", "outcomes")
 _N_EXAMPLES = 3
 # Row position inside a partition takes the low bits of the global position.
 _POS_BITS = 40
@@ -166,7 +166,7 @@ def analyze_dask(
     """:func:`evalcov.analyze` for a ``dask.dataframe.DataFrame`` of traffic.
 
     Parameters are those of :func:`evalcov.analyze` (reader options ``id``, ``weight``,
-    ``user``, ``max_chars``, ``eval_text``, ``prompt_var`` and the
+    ``user``, ``max_chars``, ``outcomes``, ``eval_text``, ``prompt_var`` and the
     :class:`~evalcov.CoverageAnalyzer` parameters), plus:
 
     freq : str, default="W"
@@ -188,7 +188,7 @@ def analyze_dask(
     if not isinstance(n_sample_rows, (int, np.integer)) or n_sample_rows < 0:
         raise ValueError(f"n_sample_rows must be a non-negative integer, got {n_sample_rows!r}")
     read_keys = set(_READ_OPTIONS) | {"eval_text", "prompt_var"}
-    unsupported = {"turns", "format"} & set(options)
+    unsupported = {"turns", "format", "unit", "eval_format"} & set(options)
     if unsupported:
         raise TypeError(
             f"option(s) {sorted(unsupported)} do not apply to a Dask DataFrame of traffic "

@@ -5,6 +5,11 @@ strings, CSV/TSV/JSONL/JSON/Parquet files (optionally gzip-compressed), a glob
 of log files, OpenAI chat-format logs and promptfoo test files -- and return
 the same table: one row per input row, never dropping a row. Rows that cannot
 be analyzed stay in the table with ``excluded=True`` and a ``reason``.
+
+This module is the dispatching entry point: trace exports and eval-tool files are
+recognized by the structure checks of `evalcov.sources` (one module per source), whose
+readers turn them into standard rows (one per trace, with its outcome) that are then
+finished here like any table.
 """
 
 from __future__ import annotations
@@ -26,9 +31,33 @@ import numpy as np
 import pandas as pd
 import yaml
 
-__all__ = ["SUPPORTED_FORMATS", "normalize_text", "read_evals", "read_traffic"]
+from evalcov.sources import (
+    EVAL_FORMATS,
+    OUTCOME_COLUMNS,
+    SOURCES,
+    TRAFFIC_FORMATS,
+    Source,
+    coerce_outcome,
+    detect,
+    is_outcome,
+)
 
-SUPPORTED_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "promptfoo")
+__all__ = [
+    "EVAL_FORMATS",
+    "FILE_FORMATS",
+    "OUTCOME_COLUMNS",
+    "SUPPORTED_FORMATS",
+    "TRAFFIC_FORMATS",
+    "normalize_text",
+    "read_evals",
+    "read_traffic",
+]
+
+FILE_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "promptfoo")
+SUPPORTED_FORMATS = (*FILE_FORMATS, *TRAFFIC_FORMATS, *EVAL_FORMATS[:-1])
+UNITS = ("trace", "span")
+# promptfoo CSV test files mark their non-var columns with these prefixes.
+_PROMPTFOO_CSV = ("__expected", "__description", "__prefix", "__suffix", "__metric", "__config")
 TEXT_COLUMNS = ("text", "query", "prompt", "question", "input", "message", "content")
 PROMPT_VARS = ("query", "prompt", "question", "input", "text")
 TURNS = ("last", "first", "all")
@@ -84,8 +113,16 @@ def read_traffic(
     prompt_var: str | None = None,
     format: str | None = None,  # noqa: A002 - public keyword, mirrors pandas' reader options
     max_chars: int = 2000,
+    unit: str = "trace",
+    outcomes: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Read production traffic into a normalized table, one row per input row.
+
+    Trace exports (OpenTelemetry OTLP JSON, Arize Phoenix spans, Langfuse traces or
+    observations, LangSmith runs, Helicone requests, MLflow traces) are recognized by their
+    structure and read one row per trace: the user's last message of the trace's first LLM
+    call is the text, and the trace's time, user, session and outcome (``error``,
+    ``latency_s``, tokens, ``cost``, ``feedback``, ``score_<name>``, ``response``) come along.
 
     Parameters
     ----------
@@ -119,11 +156,23 @@ def read_traffic(
     prompt_var : str, optional
         promptfoo files only: the test var holding the prompt. Default: the only
         var, else the first of ``query, prompt, question, input, text``.
-    format : {"csv", "tsv", "jsonl", "json", "parquet", "promptfoo"}, optional
-        Overrides detection by file extension.
+    format : str, optional
+        A file format (``"csv", "tsv", "jsonl", "json", "parquet", "promptfoo"``) overrides
+        detection by file extension; a source format (``"otel", "phoenix", "langsmith",
+        "langfuse", "helicone", "mlflow"``, or an eval format of `read_evals`) overrides
+        detection by structure and fails with the field it misses when the input does not fit.
     max_chars : int, default 2000
         Texts longer than this (after normalization) are flagged ``truncated``.
         The text is kept whole; the embedder decides how to cut it.
+    unit : {"trace", "span"}, default "trace"
+        Trace formats only: one row per trace (the user's request), or one row per span
+        (LLM calls carry their text; other spans are listed with ``reason="not an LLM
+        span"``, and a ``trace_id`` column ties spans to their trace).
+    outcomes : mapping, optional
+        Plain tables only: standard outcome name -> column, e.g. ``{"feedback": "thumbs",
+        "error": "failed", "score_helpful": "helpful"}``. Names are ``session, response,
+        error, latency_s, input_tokens, output_tokens, cost, feedback`` and ``score_*``.
+        Columns already named so are carried without being mapped.
 
     Returns
     -------
@@ -133,10 +182,16 @@ def read_traffic(
         ``"missing messages"``, ``"no user turn"``; ``""`` when kept),
         ``truncated``, ``id``, ``weight`` (float64), then ``time``
         (datetime64[ns, UTC]) if `time` is given, ``user`` if `user` is given,
-        ``source`` (file path) for files, ``input_row`` and ``turn`` (-1 for a
-        conversation without user turn) for ``turns="all"``, ``description``
-        for promptfoo files. The index is the input DataFrame's (or Series')
-        index, else a RangeIndex in read order. Numbers and booleans in the
+        then the outcome columns present (``session``, ``response`` (str), ``error``
+        (nullable boolean), ``latency_s``, ``input_tokens``, ``output_tokens``, ``cost``,
+        ``feedback`` (float64, higher is better: thumbs-up 1, thumbs-down 0),
+        ``score_<name>``; ``trace_id`` with ``unit="span"``), ``source`` (file path) for
+        files, ``input_row`` and ``turn`` (-1 for a conversation without user turn) for
+        ``turns="all"``, ``description`` for promptfoo files. Trace formats always give
+        ``time``, ``user`` and their rows' reasons (``"no user message"``, ``"no LLM
+        span"``, ``"not an LLM span"``, ``"no root run"``). The index is the input
+        DataFrame's (or Series') index, else a RangeIndex in read order (a fresh one for
+        trace formats, whose rows are traces). Numbers and booleans in the
         text column are converted with ``str()``.
 
     Raises
@@ -161,6 +216,8 @@ def read_traffic(
         prompt_var=prompt_var,
         fmt=format,
         max_chars=max_chars,
+        unit=unit,
+        outcomes=outcomes,
     )
 
 
@@ -177,13 +234,21 @@ def read_evals(
     """Read an eval set into a normalized table, one row per eval case.
 
     Same sources, detection rules and errors as `read_traffic`; the output has
-    the same columns without ``time`` and ``user`` (``weight`` is 1.0).
+    the same columns without ``time``, ``user`` and outcomes (``weight`` is 1.0).
+    The eval tools' files are recognized by their structure; the text of a case is
+    the last user message of its input (or its single text input).
 
     Parameters
     ----------
     source : DataFrame, list/tuple/Series of str, path, glob or list of paths
         The eval set, e.g. a promptfoo ``tests:`` YAML or a CSV of prompts.
-    text, id, prompt_var, turns, format, max_chars
+    format : str, optional
+        A file format (see `read_traffic`) or an eval format: ``"openai_evals"`` (OpenAI
+        Evals JSONL), ``"deepeval"`` (goldens), ``"inspect"`` (Inspect AI samples),
+        ``"ragas"`` (``user_input`` samples), ``"langfuse_dataset"`` (dataset items;
+        archived ones are excluded), ``"langsmith_dataset"`` (examples with ``inputs``),
+        ``"promptfoo"`` (YAML, or CSV with ``__expected``-style columns).
+    text, id, prompt_var, turns, max_chars
         See `read_traffic`.
 
     Returns
@@ -204,6 +269,8 @@ def read_evals(
         prompt_var=prompt_var,
         fmt=format,
         max_chars=max_chars,
+        unit="trace",
+        outcomes=None,
     )
 
 
@@ -233,7 +300,11 @@ def _read(
     prompt_var: str | None,
     fmt: str | None,
     max_chars: int,
+    unit: str,
+    outcomes: Mapping[str, str] | None,
 ) -> pd.DataFrame:
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {', '.join(map(repr, UNITS))}; got {unit!r}")
     if turns not in TURNS:
         raise ValueError(f"turns must be one of {', '.join(map(repr, TURNS))}; got {turns!r}")
     if isinstance(max_chars, bool) or not isinstance(max_chars, numbers.Integral) or max_chars < 1:
@@ -246,6 +317,22 @@ def _read(
     loaded = _load(source, fmt, kind)
     if len(loaded.frame) == 0:
         raise ValueError(f"{kind} is empty: {loaded.what} has no rows")
+    loaded, found = _from_source(loaded, kind, fmt, unit)
+    if found is not None:
+        if text not in (None, "text"):
+            raise ValueError(
+                f"text={text!r} does not apply to {found.name!r} data ({loaded.what}): its "
+                f"reader takes the user's last message itself; leave text= unset"
+            )
+        if outcomes:
+            raise ValueError(
+                f"outcomes= applies to plain tables; {found.name!r} data ({loaded.what}) "
+                f"brings its outcome columns itself"
+            )
+        text = "text"
+        frame = loaded.frame
+        time = "time" if time is None and kind == "traffic" and "time" in frame else time
+        user = "user" if user is None and kind == "traffic" and "user" in frame else user
     if prompt_var is not None and not loaded.promptfoo:
         raise ValueError(
             f"prompt_var= applies to promptfoo test files only; {loaded.what} is not one "
@@ -270,6 +357,8 @@ def _read(
         src = np.asarray(src, dtype=np.int64)
     else:
         raw, reasons = values, [""] * n_in
+        if found is not None:
+            reasons = frame["reason"].tolist()
         src = np.arange(n_in, dtype=np.int64)
         turn_no = [0] * n_in
 
@@ -322,6 +411,9 @@ def _read(
             index=index,
             dtype="str",
         )
+    if kind == "traffic":
+        for name, values in _outcome_columns(frame, found, outcomes, loaded.labels).items():
+            out[name] = values[src] if isinstance(values, np.ndarray) else values.iloc[src].array
     if loaded.files is not None:
         out["source"] = loaded.files[src]
         out["source"] = out["source"].astype(str)
@@ -333,13 +425,117 @@ def _read(
     return out
 
 
+# --------------------------------------------------------------------------- sources
+
+
+def _from_source(
+    loaded: _Loaded, kind: str, fmt: str | None, unit: str
+) -> tuple[_Loaded, Source | None]:
+    """Read `loaded` with the source format forced by `fmt` or recognized by its structure.
+
+    Each file is read on its own so every row keeps the file it came from (a trace split
+    across two files reads as two traces). Rows become traces (or spans), in file order.
+    """
+    if loaded.promptfoo:
+        return loaded, None
+    if fmt in SOURCES:
+        found = SOURCES[fmt]
+        problem = found.check(loaded.frame)
+        if problem is not None:
+            raise ValueError(
+                f"format={fmt!r} does not fit {loaded.what}: expected {problem}; "
+                f"columns present: {_column_list(loaded.frame)}"
+            )
+    else:
+        found = detect(loaded.frame, "traffic" if kind == "traffic" else "evals")
+        if found is None:
+            return loaded, None
+    if loaded.files is None:
+        blocks = [(None, loaded.frame)]
+    else:
+        starts = np.flatnonzero(np.r_[True, loaded.files[1:] != loaded.files[:-1]])
+        ends = np.r_[starts[1:], len(loaded.files)]
+        blocks = [
+            (loaded.files[a], loaded.frame.iloc[a:b].reset_index(drop=True))
+            for a, b in zip(starts, ends, strict=True)
+        ]
+    frames, labels, files = [], [], []
+    for path, block in blocks:
+        rows = found.read(block, unit)
+        frames.append(rows)
+        name = "" if path is None else f"{Path(path).name}:"
+        labels.append((name + pd.Series(np.arange(len(rows))).astype(str)).to_numpy(object))
+        files.append(np.full(len(rows), path, dtype=object))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    ids = np.concatenate(labels)
+    if "id" in frame:
+        own = frame["id"].astype(str).str.strip()
+        if not (frame["id"].isna() | own.eq("")).any():
+            # The source's own id (trace id, span id, item id) is the row id, as users look
+            # it up; positions in the file name rows only when some id is missing.
+            ids = frame["id"].astype(str).to_numpy(dtype=object)
+    return (
+        _Loaded(
+            frame=frame,
+            index=pd.RangeIndex(len(frame)),
+            labels=ids,
+            files=None if loaded.files is None else np.concatenate(files),
+            descriptions=None,
+            promptfoo=False,
+            what=f"{loaded.what} ({found.name})",
+        ),
+        found,
+    )
+
+
+def _outcome_columns(
+    frame: pd.DataFrame,
+    found: Source | None,
+    outcomes: Mapping[str, str] | None,
+    labels: np.ndarray,
+) -> dict[str, Any]:
+    """The outcome columns to carry, standard name -> values converted to the standard type."""
+    chosen: dict[str, Any] = {}
+    if found is None:
+        if outcomes is not None and not isinstance(outcomes, Mapping):
+            raise TypeError(
+                f"outcomes must be a mapping of outcome name -> column; got {type(outcomes)}"
+            )
+        for name, column in (outcomes or {}).items():
+            if not is_outcome(name):
+                raise ValueError(
+                    f"outcomes key {name!r} is not an outcome name; expected one of "
+                    f"{', '.join(OUTCOME_COLUMNS)} or score_<name>"
+                )
+            chosen[name] = _find_column(frame, column, f"outcomes[{name!r}]")
+    for column in frame.columns:
+        if is_outcome(column) and column not in chosen and column not in chosen.values():
+            chosen[column] = column
+    if found is not None and "trace_id" in frame:
+        chosen["trace_id"] = "trace_id"
+    order = [*OUTCOME_COLUMNS, *sorted(n for n in chosen if n not in OUTCOME_COLUMNS)]
+    out: dict[str, Any] = {}
+    for name in [n for n in order if n in chosen]:
+        values = frame[chosen[name]].tolist()
+        if name == "trace_id":
+            out[name] = np.array([str(v) for v in values], dtype=object)
+        else:
+            out[name] = coerce_outcome(name, values, labels, chosen[name])
+    return out
+
+
 # --------------------------------------------------------------------------- loading
 
 
 def _load(source: Any, fmt: str | None, kind: str) -> _Loaded:
     if isinstance(source, pd.DataFrame):
+        frame = source.reset_index(drop=True)
+        name = source.index.name
+        if name is not None and name not in frame.columns and len(frame.columns):
+            # A named index is data (Phoenix indexes its spans by context.span_id).
+            frame[name] = source.index.to_numpy()
         return _Loaded(
-            frame=source.reset_index(drop=True),
+            frame=frame,
             index=source.index,
             labels=_index_labels(source.index),
             files=None,
@@ -416,19 +612,24 @@ def _load_files(paths: list[Path], fmt: str | None, what: str) -> _Loaded:
     frames, labels, files, descriptions = [], [], [], []
     kinds = set()
     for path in paths:
-        file_fmt = fmt or _format_of(path)
+        file_fmt = fmt if fmt in FILE_FORMATS else _format_of(path)
         if file_fmt is None:
             raise ValueError(
                 f"cannot tell the format of {path} from its extension; supported formats: "
                 f"{', '.join(SUPPORTED_FORMATS)} (.csv, .tsv, .jsonl/.ndjson, .json, .parquet, "
                 f".yaml/.yml, optionally .gz); pass format= to choose one"
             )
-        kinds.add(file_fmt == "promptfoo")
-        if file_fmt == "promptfoo":
+        if file_fmt == "promptfoo" and _format_of(path) in ("csv", "tsv"):
+            frame, desc = _promptfoo_csv(_read_table(path, _format_of(path)), path)
+        elif file_fmt == "promptfoo":
             frame, desc = _read_promptfoo(path)
-            descriptions.append(desc)
         else:
-            frame = _read_table(path, file_fmt)
+            frame, desc = _read_table(path, file_fmt), None
+            if file_fmt in ("csv", "tsv") and any(str(c).startswith(_PROMPTFOO_CSV) for c in frame):
+                frame, desc = _promptfoo_csv(frame, path)
+        kinds.add(desc is not None)
+        if desc is not None:
+            descriptions.append(desc)
         frames.append(frame)
         positions = pd.Series(np.arange(len(frame))).astype(str)
         labels.append((f"{path.name}:" + positions).to_numpy(dtype=object))
@@ -497,9 +698,28 @@ def _read_table(path: Path, fmt: str) -> pd.DataFrame:
             doc = json.load(fh)
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}: invalid JSON at line {err.lineno} ({err.msg})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("data"), list):
+        doc = doc["data"]  # one page of a paginated API (Langfuse: {"data": [...], "meta": ...})
+    elif isinstance(doc, dict) and ("resourceSpans" in doc or "resource_spans" in doc):
+        doc = [doc]  # one OTLP export request
     if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
         raise ValueError(f"{path}: expected a JSON list of records (objects)")
     return pd.DataFrame.from_records(doc)
+
+
+def _promptfoo_csv(frame: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """Vars and descriptions of a promptfoo CSV test file (``__``-prefixed columns are not vars).
+
+    Format: https://www.promptfoo.dev/docs/configuration/test-cases/ (CSV: one column per
+    var, plus ``__expected``, ``__description``, ``__prefix``, ... columns).
+    """
+    special = [c for c in frame.columns if str(c).startswith("__")]
+    desc = pd.Series([None] * len(frame), dtype=object)
+    if "__description" in frame:
+        desc = frame["__description"].map(lambda d: None if _is_blank(d) else d)
+    if len(special) == len(frame.columns):
+        raise ValueError(f"{path}: promptfoo CSV has no var column (only {', '.join(special)})")
+    return frame.drop(columns=special), desc.to_numpy(dtype=object)
 
 
 def _read_promptfoo(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
