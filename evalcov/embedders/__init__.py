@@ -75,6 +75,14 @@ class Embedder(Protocol):
     name : str
         Stable identity of the model, used as the cache key: model id, version and precision,
         e.g. ``"all-MiniLM-L6-v2@gt-0.1.0:fp32"``. Two different models must not share it.
+
+    Notes
+    -----
+    :func:`embed` also reads these optional attributes: ``cacheable`` (False: never cached),
+    ``batches_internally`` (True: handed up to 8192 texts per call), ``chunk_size`` (texts per
+    call, overriding both), ``reports_progress`` (True: ``embed(texts, progress=callback)``
+    calls ``callback(n)`` as texts finish) and ``plan_run(texts)`` (called once with the texts
+    to embed before any is, e.g. to estimate the cost of a remote run or refuse it).
     """
 
     name: str
