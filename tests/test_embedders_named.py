@@ -8,19 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_embedders import SENTENCES, _NoNetwork
 
 from evalcov.embedders import SentenceTransformerEmbedder, embed, get_embedder, named
 
-TEXTS = [
-    "how do i reset my password",
-    "book a table for two at an italian restaurant",
-    "transfer 200 dollars to my savings account",
-]
-
-
-class _NoNetwork(socket.socket):
-    def __init__(self, *args, **kwargs):
-        raise OSError("network access attempted")
+TEXTS = SENTENCES[:3]
 
 
 @pytest.fixture(scope="module")

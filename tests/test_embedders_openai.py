@@ -17,24 +17,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from embedding_server import EmbeddingServer, expected_vectors
+from test_embedders import SENTENCES
 
 import evalcov
 from evalcov.cache import EmbeddingCache
 from evalcov.embedders import EmbeddingEndpointError, OpenAIEmbedder, embed, get_embedder
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
-TEXTS = [
-    "how do i reset my password",
-    "what's the weather like in paris tomorrow",
-    "book a table for two at an italian restaurant",
-    "transfer 200 dollars to my savings account",
-    "play some jazz music",
-    "how many calories are in a banana",
-    "set an alarm for 6 am",
-    "what is the capital of australia",
-    "cancel my gym membership please",
-    "translate good morning into japanese",
-]
+# The default-model tests' sentences and two more, so batches of 3 and 4 leave remainders.
+TEXTS = [*SENTENCES, "cancel my gym membership please", "translate good morning into japanese"]
 
 
 @pytest.fixture(scope="module")
@@ -295,6 +286,7 @@ def test_report_names_the_endpoint_and_load_refuses_another(server, small_sets, 
     np.testing.assert_array_equal(assigned.queries["cluster"], report.queries["cluster"])
 
 
+@pytest.mark.slow
 def test_cli_embeds_through_the_endpoint(server, small_sets, tmp_path):
     traffic, _ = small_sets
     traffic.to_csv(tmp_path / "traffic.csv", index=False)
