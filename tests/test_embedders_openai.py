@@ -315,3 +315,16 @@ def test_cli_embeds_through_the_endpoint(server, small_sets, tmp_path):
     assert bad.returncode == 2
     assert "HTTP 401" in bad.stderr and "sk-cli-secret" not in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_cli_options_that_do_not_fit_the_encoder_are_named(capsys):
+    from evalcov.cli import main
+
+    common = ["analyze", "traffic.csv", "--evals", "evals.csv"]
+    assert main([*common, "--base-url", "http://127.0.0.1:1/v1", "--max-cost", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "--base-url, --max-cost apply to --embedder openai:MODEL, not 'default'" in err
+    assert main([*common, "--embedder", "openai:m", "--device", "cuda"]) == 2
+    assert "--device applies to local models" in capsys.readouterr().err
+    assert main([*common, "--embedder", "fast", "--device", "cuda"]) == 2
+    assert "--device does not apply to --embedder fast" in capsys.readouterr().err

@@ -31,7 +31,7 @@ import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Any
@@ -292,23 +292,23 @@ class OpenAIEmbedder:
         parts: dict[int, np.ndarray] = {}
         # Set when a batch fails, so the other threads stop instead of sending more.
         stop = threading.Event()
+
+        def run(rows: list[int]) -> _Result:
+            try:
+                return self._embed_batch(
+                    [outgoing[i] for i in rows], [tokens[i] for i in rows], stop
+                )
+            except BaseException:
+                # Before this worker takes the next batch: the run has failed.
+                stop.set()
+                raise
+
         pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="evalcov-embed")
         try:
-
-            def run(rows: list[int]) -> _Result:
-                try:
-                    return self._embed_batch(
-                        [outgoing[i] for i in rows], [tokens[i] for i in rows], stop
-                    )
-                except BaseException:
-                    # Before this worker takes the next batch: the run has failed.
-                    stop.set()
-                    raise
-
             futures = {pool.submit(run, rows): b for b, rows in enumerate(batches)}
             pending = set(futures)
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 failed = [f.exception() for f in done if f.exception() is not None]
                 if failed:
                     # The batch that failed, not one that gave up because of it.
