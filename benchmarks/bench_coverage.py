@@ -16,6 +16,7 @@ distinct texts (typos, fillers), next to the uniform scenario in the same run.
 Usage::
 
     python benchmarks/bench_coverage.py [--seeds 0 1 2 3 4] [--skip-xsid] [--only-baselines]
+        [--embedder SPEC]
     python benchmarks/bench_coverage.py --production [--seeds 0 1 2 3 4]
 """
 
@@ -622,6 +623,24 @@ def _per_language(
     return _verdict_from_flags(uncovered)
 
 
+def use_embedder(spec: str) -> None:
+    """Measure on ``spec``'s space wherever the benchmark uses its default model, and write the
+    results next to the default ones instead of over them."""
+    global DEFAULT_MODEL, RESULTS
+    import re
+
+    import _clinc
+
+    from evalcov import embed, get_embedder
+
+    model = get_embedder(spec)
+    # The model's name (folder hash, endpoint) keys benchmarks/.cache, not the spec alone.
+    key = re.sub(r"[^A-Za-z0-9@.=-]+", "_", model.name)
+    _clinc.EMBEDDERS[key] = lambda: lambda texts: embed(texts, model, show_progress=True)
+    DEFAULT_MODEL = key
+    RESULTS = RESULTS.with_name(f"coverage-{key[:80]}.md")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -632,7 +651,16 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="run the production-shaped scenarios instead (results/coverage_production.md)",
     )
+    parser.add_argument(
+        "--embedder",
+        metavar="SPEC",
+        help="measure on this encoder instead of all-MiniLM-L6-v2: anything "
+        "evalcov.get_embedder takes (a model folder or hub id; openai:MODEL with "
+        "OPENAI_BASE_URL / OPENAI_API_KEY set)",
+    )
     args = parser.parse_args(argv)
+    if args.embedder is not None:
+        use_embedder(args.embedder)
     # UMAP says it runs single-threaded when seeded; that is the point of seeding it here.
     warnings.filterwarnings("ignore", message="n_jobs value .* overridden", category=UserWarning)
 

@@ -303,7 +303,9 @@ def analyze(
     text, time : str, optional
         Traffic text and timestamp columns (text is auto-detected when None).
     embedder : default="default"
-        "default", "fast", "multilingual", an Embedder, SentenceTransformer or callable.
+        "default", "fast", "multilingual", a sentence-transformers model folder or hub id,
+        "openai:<model>" (sends the texts to that endpoint), an Embedder, SentenceTransformer
+        or callable; see :func:`evalcov.get_embedder`.
     random_state : int, default=0
         Same inputs and seed give the same clusters and numbers.
     **options

