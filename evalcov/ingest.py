@@ -16,6 +16,7 @@ import math
 import numbers
 import os
 import unicodedata
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -428,7 +429,7 @@ def _load_files(paths: list[Path], fmt: str | None, what: str) -> _Loaded:
             frame, desc = _read_promptfoo(path)
             descriptions.append(desc)
         else:
-            frame = _read_table(path, file_fmt)
+            frame = _read_table_or_say_why(path, file_fmt)
         frames.append(frame)
         positions = pd.Series(np.arange(len(frame))).astype(str)
         labels.append((f"{path.name}:" + positions).to_numpy(dtype=object))
@@ -449,9 +450,40 @@ def _load_files(paths: list[Path], fmt: str | None, what: str) -> _Loaded:
 
 
 def _open_text(path: Path):
+    # utf-8-sig: a byte order mark (Windows tools write one) is not part of the first record.
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
+
+
+def _read_table_or_say_why(path: Path, fmt: str) -> pd.DataFrame:
+    """:func:`_read_table`, with the errors of damaged files turned into ValueErrors that name
+    the file (and the line, when known) instead of a bare codec, gzip or Arrow message."""
+    try:
+        return _read_table(path, fmt)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}{_line_of(path, err)}: not valid UTF-8 ({err.reason})") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise ValueError(f"{path}: damaged gzip data ({err})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to read") from None
+    except Exception as err:
+        if fmt == "parquet" and type(err).__module__.startswith("pyarrow"):
+            raise ValueError(f"{path}: not a readable Parquet file ({err})") from None
+        raise
+
+
+def _line_of(path: Path, err: UnicodeDecodeError) -> str:
+    """ ", line N" of the first undecodable byte of a plain file (gzip: unknown, "")."""
+    if path.name.lower().endswith(".gz"):
+        return ""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as first:
+        line = data.count(b"\n", 0, first.start) + 1
+        return f", line {line}"
+    return ""
 
 
 def _read_table(path: Path, fmt: str) -> pd.DataFrame:
@@ -485,6 +517,8 @@ def _read_table(path: Path, fmt: str) -> pd.DataFrame:
                     record = json.loads(line)
                 except json.JSONDecodeError as err:
                     raise ValueError(f"{path}, line {line_no}: invalid JSON ({err.msg})") from None
+                except RecursionError:
+                    raise ValueError(f"{path}, line {line_no}: JSON nested too deeply") from None
                 if not isinstance(record, dict):
                     raise ValueError(
                         f"{path}, line {line_no}: expected a JSON object per line, "
