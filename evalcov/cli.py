@@ -253,8 +253,11 @@ def _run_drift(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: str, payload: Any) -> None:
+    from evalcov._files import atomic_write
+
     text = json.dumps(_jsonable(payload), indent=2, ensure_ascii=False, allow_nan=False)
-    Path(path).write_text(text + "\n", encoding="utf-8")
+    with atomic_write(path) as f:
+        f.write((text + "\n").encode("utf-8"))
 
 
 def _jsonable(obj: Any) -> Any:

@@ -9,12 +9,10 @@ Studio tasks or Argilla records atomically.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from evalcov._files import default_mode
+from evalcov._files import atomic_write
 from evalcov.safe_csv import write_csv
 from evalcov.selection import allocate, farthest_first, weighted_sample
 
@@ -336,41 +334,9 @@ def write_batch(
     writer = _WRITERS[format]
     if format == "csv" and not neutralize_formulas:
         writer = _write_raw_csv
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    default_mode(fd)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(batch, f)
-            f.flush()
-            os.fsync(f.fileno())
-        _publish(tmp, path, overwrite)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, overwrite=overwrite) as f:
+        writer(batch, f)
     return path
-
-
-def _publish(tmp: str, path: Path, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(tmp, path)
-        return
-    # A hard link fails if the target appeared meanwhile, so a concurrent writer is never
-    # clobbered; filesystems without hard links fall back to the checked rename.
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FileExistsError(
-            f"path: {str(path)!r} already exists; pass overwrite=True to replace it"
-        ) from None
-    except OSError:
-        if path.exists():
-            raise FileExistsError(
-                f"path: {str(path)!r} already exists; pass overwrite=True to replace it"
-            ) from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
 
 
 def _jsonable(value: Any) -> Any:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from evalcov._files import atomic_write
 from evalcov.plots import TEMPLATE, plot_gaps, plot_map, shorten
 from evalcov.safe_html import content_security_policy, inline_scripts, isolate_bidi
 
@@ -369,7 +370,7 @@ def to_html(
         .render(s=summary, fragment=fragment, plotlyjs=plotlyjs, csp=csp)
     )
     if path is not None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, path)
+        # A fixed "<name>.tmp" was left behind by a killed run and shared by concurrent ones.
+        with atomic_write(path, overwrite=overwrite) as f:
+            f.write(page.encode("utf-8"))
     return page

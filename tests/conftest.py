@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,21 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("EVALCOV_CACHE_DIR", None)
     else:
         os.environ["EVALCOV_CACHE_DIR"] = before
+
+
+def run_python(code: str, *args: object, threads: int = 1, **env: str):
+    """Run ``code`` in a fresh interpreter from the repo root with ``threads`` BLAS/OpenMP
+    threads; returns the completed process (stdout, stderr as text)."""
+    pools = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    threads_env = {v: str(threads) for v in pools}
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **threads_env, **env},
+        cwd=REPO,
+        timeout=900,
+    )
 
 
 @pytest.fixture(scope="session")

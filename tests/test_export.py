@@ -211,10 +211,10 @@ TRICKY = [
 ]
 
 
-def _tricky_batch(report) -> pd.DataFrame:
-    batch = export_for_labeling(report, n=len(TRICKY), redact=False)
-    batch["text"] = TRICKY
-    batch["id"] = [query_id(t) for t in TRICKY]
+def _tricky_batch(report, texts: list[str] = TRICKY) -> pd.DataFrame:
+    batch = export_for_labeling(report, n=len(texts), redact=False)
+    batch["text"] = texts
+    batch["id"] = [query_id(t) for t in texts]
     return batch
 
 
@@ -344,10 +344,8 @@ HOSTILE = [
 
 
 def _hostile_batch(report) -> pd.DataFrame:
-    batch = export_for_labeling(report, n=len(HOSTILE), redact=False)
-    batch["text"] = HOSTILE
+    batch = _tricky_batch(report, HOSTILE)
     batch["cluster_label"] = "=cmd|' /C calc'!A0"
-    batch["id"] = [query_id(t) for t in HOSTILE]
     return batch
 
 
