@@ -311,8 +311,10 @@ def to_html(
     redact : bool, default=True
         Redact PII in every text shown (labels, examples, hover texts, labeling batch).
     include_plotlyjs : {"inline", False}, default="inline"
-        "inline" embeds plotly.js once, so the file needs no network; False leaves it out
-        (for pages that load plotly.js themselves).
+        "inline" embeds plotly.js once, so the file needs no network, and adds a
+        Content-Security-Policy that lets only the page's own scripts run and loads nothing
+        from the network (:mod:`evalcov.safe_html`); False leaves both out (for pages that
+        load plotly.js themselves).
     max_points : int, default=20000
         Most traffic texts on the map; a weighted, cluster-stratified sample above it.
     drift_freq : str, optional
@@ -363,7 +365,9 @@ def to_html(
             f"the report body holds {len(scripts)} scripts, expected "
             f"{1 + len(summary['figures'])}: a data text was not escaped"
         )
-    csp = content_security_policy(([plotlyjs] if plotlyjs else []) + scripts)
+    # Without inline plotly.js the page is meant to be completed by its host (which loads
+    # plotly.js), so it cannot forbid other scripts itself.
+    csp = content_security_policy([plotlyjs, *scripts]) if plotlyjs else None
     page = (
         _env()
         .get_template("report.html")
