@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from evalcov._files import fsync_dir
+
 __all__ = ["EmbeddingCache", "default_cache_dir", "text_digest"]
 
 _MAGIC = b"EVCSHRD1"
@@ -260,7 +262,7 @@ def _write_shard(path: Path, digests: np.ndarray, vectors: np.ndarray) -> None:
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _shard_size(n: int, dim: int) -> int:
@@ -336,17 +338,3 @@ def _unlink_quietly(path: Path) -> None:
         path.unlink()
     except OSError:
         pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not supported on every platform (e.g. Windows).
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=EXPORT_FORMATS,
         help="labeling batch format (default: from the --export file extension)",
     )
+    analyze.add_argument(
+        "--neutralize-formulas",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="in a CSV batch, put ' before cells starting with = + - @ tab or CR so spreadsheets "
+        "show them as text, not formulas (default: on; --no-neutralize-formulas writes raw text)",
+    )
     analyze.set_defaults(func=_run_analyze)
 
     drift = sub.add_parser(
@@ -293,7 +300,12 @@ def _run_analyze(args: argparse.Namespace) -> int:
             return 1
         _say(args, f"writing a labeling batch of up to {args.n} queries to {args.export}")
         batch = export_for_labeling(
-            report, args.export, n=args.n, format=args.format, overwrite=True
+            report,
+            args.export,
+            n=args.n,
+            format=args.format,
+            overwrite=True,
+            neutralize_formulas=args.neutralize_formulas,
         )
         _say(args, f"wrote {len(batch)} queries to {args.export}")
     if args.html:
@@ -327,8 +339,11 @@ def _run_drift(args: argparse.Namespace) -> int:
 
 
 def _write_json(path: str, payload: Any) -> None:
+    from evalcov._files import atomic_write
+
     text = json.dumps(_jsonable(payload), indent=2, ensure_ascii=False, allow_nan=False)
-    Path(path).write_text(text + "\n", encoding="utf-8")
+    with atomic_write(path) as f:
+        f.write((text + "\n").encode("utf-8"))
 
 
 def _jsonable(obj: Any) -> Any:

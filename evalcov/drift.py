@@ -116,6 +116,9 @@ class Drift:
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
 
+        from evalcov.plots import shorten
+        from evalcov.safe_html import plot_text
+
         if not isinstance(top, (int, np.integer)) or top < 1:
             raise ValueError(f"top must be a positive integer, got {top!r}")
         long = self.clusters
@@ -132,7 +135,7 @@ class Drift:
                 go.Scatter(
                     x=x,
                     y=wide[c],
-                    name=f"{c}: {str(labels[c])[:40]}",
+                    name=f"{c}: {plot_text(shorten(str(labels[c]), 40))}",
                     stackgroup="share",
                     mode="lines",
                 ),

@@ -9,12 +9,10 @@ Studio tasks or Argilla records atomically.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from evalcov._files import default_mode
+from evalcov._files import atomic_write
+from evalcov.safe_csv import write_csv
 from evalcov.selection import allocate, farthest_first, weighted_sample
 
 if TYPE_CHECKING:
@@ -62,6 +61,7 @@ def export_for_labeling(
     min_users: int | None = None,
     random_state: int | None = None,
     min_per_gap: int = 1,
+    neutralize_formulas: bool = True,
 ) -> pd.DataFrame:
     """Pick up to ``n`` real uncovered queries from the report's gaps for people to label.
 
@@ -105,6 +105,11 @@ def export_for_labeling(
         Seed of ``"proportional"`` and ``"random"``; default: the report's random_state.
     min_per_gap : int, default=1
         Floor of the budget split.
+    neutralize_formulas : bool, default=True
+        In CSV files, put a ``'`` before text cells that start with ``=``, ``+``, ``-``,
+        ``@``, a tab or a carriage return, so a spreadsheet shows them as text instead of
+        running them as formulas (:mod:`evalcov.safe_csv`). False writes the exact text.
+        Other formats always keep the exact text; the returned frame is never changed.
 
     Returns
     -------
@@ -136,7 +141,9 @@ def export_for_labeling(
     batch = _batch_frame(report, picks, redactor)
     batch.attrs["skipped_clusters"] = skipped
     if path is not None:
-        write_batch(batch, path, format=fmt, overwrite=overwrite)
+        write_batch(
+            batch, path, format=fmt, overwrite=overwrite, neutralize_formulas=neutralize_formulas
+        )
     return batch
 
 
@@ -281,6 +288,7 @@ def write_batch(
     path: str | os.PathLike,
     format: str = "csv",  # noqa: A002 - public keyword, mirrors pandas' writers
     overwrite: bool = False,
+    neutralize_formulas: bool = True,
 ) -> Path:
     """Write a labeling batch atomically: a temporary file in the same folder, then a rename.
 
@@ -289,7 +297,10 @@ def write_batch(
     Layouts (UTF-8 everywhere):
 
     - ``"csv"``: one row per query, RFC 4180 quoting (commas, quotes and newlines survive),
-      ``input_ids`` as a JSON list string, times as ISO 8601.
+      ``input_ids`` as a JSON list string, times as ISO 8601. With ``neutralize_formulas``
+      (the default) a text cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
+      return (or ``'``) gets a ``'`` in front so spreadsheets never run it as a formula;
+      :func:`evalcov.safe_csv.restore_cell` gives the exact text back.
     - ``"jsonl"``: one JSON object per line with the batch columns; ``input_ids`` a list.
     - ``"parquet"``: the frame as is (``input_ids`` a list column).
     - ``"label-studio"``: a JSON list of tasks ``{"data": {...}, "meta": {...}}`` importable
@@ -321,41 +332,11 @@ def write_batch(
             f"path: {str(path)!r} already exists; pass overwrite=True to replace it"
         )
     writer = _WRITERS[format]
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    default_mode(fd)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(batch, f)
-            f.flush()
-            os.fsync(f.fileno())
-        _publish(tmp, path, overwrite)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    if format == "csv" and not neutralize_formulas:
+        writer = _write_raw_csv
+    with atomic_write(path, overwrite=overwrite) as f:
+        writer(batch, f)
     return path
-
-
-def _publish(tmp: str, path: Path, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(tmp, path)
-        return
-    # A hard link fails if the target appeared meanwhile, so a concurrent writer is never
-    # clobbered; filesystems without hard links fall back to the checked rename.
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FileExistsError(
-            f"path: {str(path)!r} already exists; pass overwrite=True to replace it"
-        ) from None
-    except OSError:
-        if path.exists():
-            raise FileExistsError(
-                f"path: {str(path)!r} already exists; pass overwrite=True to replace it"
-            ) from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
 
 
 def _jsonable(value: Any) -> Any:
@@ -386,14 +367,18 @@ def _dump_json(obj: Any, f: Any) -> None:
     f.write(json.dumps(obj, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
-def _write_csv(batch: pd.DataFrame, f: Any) -> None:
+def _write_csv(batch: pd.DataFrame, f: Any, neutralize: bool = True) -> None:
     out = batch.copy()
     if "input_ids" in out.columns:
         out["input_ids"] = [json.dumps(list(v), ensure_ascii=False) for v in out["input_ids"]]
     for c in ("first_seen", "last_seen"):
         if c in out.columns:
             out[c] = [_jsonable(v) for v in out[c]]
-    f.write(out.to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    write_csv(out, f, neutralize=neutralize)
+
+
+def _write_raw_csv(batch: pd.DataFrame, f: Any) -> None:
+    _write_csv(batch, f, neutralize=False)
 
 
 def _write_jsonl(batch: pd.DataFrame, f: Any) -> None:

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from evalcov._files import atomic_write
 from evalcov.plots import TEMPLATE, plot_gaps, plot_map, shorten
+from evalcov.safe_html import content_security_policy, inline_scripts, isolate_bidi
 
 if TYPE_CHECKING:
     import jinja2
@@ -206,7 +208,7 @@ class _Slot:
     def __html__(self) -> str:
         from markupsafe import escape
 
-        return str(escape(self.text))
+        return isolate_bidi(str(escape(self.text)))
 
 
 def _time_range(report: CoverageReport) -> tuple[str, str] | None:
@@ -309,8 +311,10 @@ def to_html(
     redact : bool, default=True
         Redact PII in every text shown (labels, examples, hover texts, labeling batch).
     include_plotlyjs : {"inline", False}, default="inline"
-        "inline" embeds plotly.js once, so the file needs no network; False leaves it out
-        (for pages that load plotly.js themselves).
+        "inline" embeds plotly.js once, so the file needs no network, and adds a
+        Content-Security-Policy that lets only the page's own scripts run and loads nothing
+        from the network (:mod:`evalcov.safe_html`); False leaves both out (for pages that
+        load plotly.js themselves).
     max_points : int, default=20000
         Most traffic texts on the map; a weighted, cluster-stratified sample above it.
     drift_freq : str, optional
@@ -351,13 +355,26 @@ def to_html(
         from plotly.offline import get_plotlyjs
 
         plotlyjs = get_plotlyjs()
+    fragment = render_fragment(summary)
+    scripts = inline_scripts(fragment)
+    # The fragment's own scripts: the table sorter and one per figure. Data texts are escaped
+    # and plotly's JSON escapes "<", so a text can never add one; if it ever did, it must not
+    # be allowed to run by getting its hash into the policy.
+    if len(scripts) != 1 + len(summary["figures"]):
+        raise RuntimeError(
+            f"the report body holds {len(scripts)} scripts, expected "
+            f"{1 + len(summary['figures'])}: a data text was not escaped"
+        )
+    # Without inline plotly.js the page is meant to be completed by its host (which loads
+    # plotly.js), so it cannot forbid other scripts itself.
+    csp = content_security_policy([plotlyjs, *scripts]) if plotlyjs else None
     page = (
         _env()
         .get_template("report.html")
-        .render(s=summary, fragment=render_fragment(summary), plotlyjs=plotlyjs)
+        .render(s=summary, fragment=fragment, plotlyjs=plotlyjs, csp=csp)
     )
     if path is not None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, path)
+        # A fixed "<name>.tmp" was left behind by a killed run and shared by concurrent ones.
+        with atomic_write(path, overwrite=overwrite) as f:
+            f.write(page.encode("utf-8"))
     return page

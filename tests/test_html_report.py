@@ -78,6 +78,7 @@ def test_plotly_js_is_inlined_once_and_nothing_is_loaded_from_elsewhere(page):
     _, text = page
     assert text.count(get_plotlyjs()) == 1
     assert text.count("plotly.js v") == 1
+    assert re.search(r'<meta http-equiv="Content-Security-Policy" content="default-src', text)
     assert not re.search(r"<script[^>]*\ssrc=", text, re.I)
     assert not re.search(r"<link[^>]*\shref=", text, re.I)
     assert not re.search(r"@import|url\(\s*['\"]?https?:", text, re.I)
@@ -146,6 +147,7 @@ def test_fragment_styles_are_scoped_to_its_own_container(report):
 def test_include_plotlyjs_false_and_bad_arguments(report, tmp_path):
     text = html_report.to_html(report, include_plotlyjs=False, max_points=50)
     assert "plotly.js v" not in text and "Plotly.newPlot" in text
+    assert "Content-Security-Policy" not in text  # the host page loads plotly.js
     with pytest.raises(ValueError, match="include_plotlyjs"):
         html_report.to_html(report, include_plotlyjs="cdn")
     existing = tmp_path / "r.html"
