@@ -171,9 +171,7 @@ class CoverageReport:
         ``uncovered_share`` is the share of *all* traffic that is in the row and not covered.
         Thin traffic is tested, so it is no gap: see :meth:`thin` for the depth question.
         """
-        if n is not None and (
-            isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0
-        ):
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
             raise ValueError(f"n must be a non-negative integer or None, got {n!r}")
         if level == "cluster":
             c = self.clusters
