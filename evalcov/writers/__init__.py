@@ -32,7 +32,7 @@ from evalcov.writers.ragas import RAGAS
 if TYPE_CHECKING:
     from evalcov.report import CoverageReport
 
-__all__ = ["EVAL_FORMATS", "write_evals"]
+__all__ = ["EVAL_FORMATS", "check_target", "write_evals"]
 
 # Order matters for detection from content: the first format whose looks_like holds wins.
 _FORMATS: tuple[EvalFormat, ...] = (
@@ -128,6 +128,25 @@ def write_evals(
         Unknown or undetectable format, a file that is not in the format, no way to tell the
         prompt field.
     """
+    path, old, fmt = check_target(path, format, append)
+    existing, key = fmt.existing(old, path, key)
+    cases = prepare_cases(additions, report, existing, redact=redact, by=by, max_ids=max_ids)
+    new = list(cases[cases["status"] == "added"].itertuples(index=False))
+    if new or old is None:
+        replace_atomically(path, fmt.render(old, new, key, path))
+    cases.attrs.update(path=str(path), format=fmt.name, key=key)
+    return cases
+
+
+def check_target(
+    path: str | os.PathLike,
+    format: str | None = None,  # noqa: A002 - public keyword, mirrors pandas' writers
+    append: bool = False,
+) -> tuple[Path, bytes | None, EvalFormat]:
+    """Fail early when ``path`` cannot take the cases; returns it, its bytes and its format.
+
+    The CLI calls it before the analysis, so a wrong file name costs nothing.
+    """
     path = Path(os.fspath(path))
     if path.is_dir():
         raise IsADirectoryError(f"path: {str(path)!r} is a directory; give a file name")
@@ -139,14 +158,7 @@ def write_evals(
             f"path: {str(path)!r} already exists; pass append=True to add the cases to it"
         )
     old = path.read_bytes() if exists else None
-    fmt = _resolve(path, format, old)
-    existing, key = fmt.existing(old, path, key)
-    cases = prepare_cases(additions, report, existing, redact=redact, by=by, max_ids=max_ids)
-    new = list(cases[cases["status"] == "added"].itertuples(index=False))
-    if new or not exists:
-        replace_atomically(path, fmt.render(old, new, key, path))
-    cases.attrs.update(path=str(path), format=fmt.name, key=key)
-    return cases
+    return path, old, _resolve(path, format, old)
 
 
 def _resolve(path: Path, fmt: str | None, old: bytes | None) -> EvalFormat:

@@ -50,6 +50,8 @@ def _existing(old: bytes | None, path: Path, key: str | None) -> tuple[list[str]
     frame, _ = _read_promptfoo(path)
     if frame.empty or len(frame.columns) == 0:
         return [], key or "query"
+    if key is not None and key not in frame.columns:
+        raise ValueError(f"key={key!r} is not a var of {path}; vars: {list(frame.columns)}")
     column, _ = _prompt_var(frame, key, str(path))
     return [v for v in frame[column].tolist() if isinstance(v, str)], str(column)
 
@@ -97,6 +99,19 @@ def _insert_after(text: str, seq: yaml.SequenceNode, tests: list[dict]) -> str:
     if end == 0 or text[end - 1] != "\n":
         newline = text.find("\n", end)
         end = len(text) if newline < 0 else newline + 1
+    # A block scalar (|) ends after the blank and comment lines that follow it; those belong to
+    # what comes next. Content lines of the last test sit deeper than its keys, so a comment at
+    # or left of the keys' column is not part of it.
+    last, floor = seq.value[-1], seq.value[-1].start_mark.index
+    while end > floor:
+        start = text.rfind("\n", 0, end - 1) + 1
+        line = text[start:end]
+        indent = len(line) - len(line.lstrip(" "))
+        if line.strip() and not (
+            line.lstrip().startswith("#") and indent <= last.start_mark.column
+        ):
+            break
+        end = start
     head = text[:end] if text[:end].endswith("\n") else text[:end] + "\n"
     return head + _indent(_dump(tests), dash) + text[end:]
 
