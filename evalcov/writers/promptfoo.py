@@ -66,14 +66,14 @@ def _render(old: bytes | None, cases: list[Any], key: str, path: Path) -> bytes:
     text = old.decode("utf-8")
     root = yaml.compose(text)
     if isinstance(root, yaml.SequenceNode):
-        new = _insert_after(text, root, tests)
+        return _first_valid(text, _insert_after(text, root, tests), tests)
     elif isinstance(root, yaml.MappingNode):
         node = next((v for k, v in root.value if k.value == "tests"), None)
         if node is None:
             sep = "" if text.endswith("\n") else "\n"
             new = text + sep + "tests:\n" + _indent(_dump(tests), 2)
         elif isinstance(node, yaml.SequenceNode):
-            new = _insert_after(text, node, tests)
+            return _first_valid(text, _insert_after(text, node, tests), tests)
         else:
             raise ValueError(
                 f"tests: holds {node.value!r}, not a list of tests; add the cases to the file it "
@@ -81,11 +81,23 @@ def _render(old: bytes | None, cases: list[Any], key: str, path: Path) -> bytes:
             )
     else:
         raise ValueError("expected a promptfoo config (a mapping with tests:) or a list of tests")
-    _check(text, new, tests)
-    return new.encode("utf-8")
+    return _first_valid(text, [new], tests)
 
 
-def _insert_after(text: str, seq: yaml.SequenceNode, tests: list[dict]) -> str:
+def _first_valid(old: str, candidates: list[str], tests: list[dict]) -> bytes:
+    """The first edit that parses to the old content plus the new tests."""
+    for new in candidates:
+        if _same_plus(old, new, tests):
+            return new.encode("utf-8")
+    raise ValueError(
+        "cannot append to this promptfoo YAML without changing what it holds (the last test "
+        "may end in a kept block scalar, |+); write the cases to their own tests file and list "
+        "it under tests:"
+    )
+
+
+def _insert_after(text: str, seq: yaml.SequenceNode, tests: list[dict]) -> list[str]:
+    """Edits placing the tests after the last one: before trailing comments, else after them."""
     if seq.flow_style:
         raise ValueError(
             "tests: is a flow list ([...]); write it as a block list (one '- ' per test) to "
@@ -99,6 +111,7 @@ def _insert_after(text: str, seq: yaml.SequenceNode, tests: list[dict]) -> str:
     if end == 0 or text[end - 1] != "\n":
         newline = text.find("\n", end)
         end = len(text) if newline < 0 else newline + 1
+    after_all = end
     # A block scalar (|) ends after the blank and comment lines that follow it; those belong to
     # what comes next. Content lines of the last test sit deeper than its keys, so a comment at
     # or left of the keys' column is not part of it.
@@ -112,13 +125,23 @@ def _insert_after(text: str, seq: yaml.SequenceNode, tests: list[dict]) -> str:
         ):
             break
         end = start
-    head = text[:end] if text[:end].endswith("\n") else text[:end] + "\n"
-    return head + _indent(_dump(tests), dash) + text[end:]
+    block = _indent(_dump(tests), dash)
+    out = []
+    for at in dict.fromkeys((end, after_all)):
+        head = text[:at] if text[:at].endswith("\n") else text[:at] + "\n"
+        out.append(head + block + text[at:])
+    return out
 
 
-def _check(old: str, new: str, tests: list[dict]) -> None:
-    """The edited text must parse to the old tests followed by the new ones, all else equal."""
-    before, after = yaml.safe_load(old), yaml.safe_load(new)
+def _same_plus(old: str, new: str, tests: list[dict]) -> bool:
+    """Whether the edited text parses to the old tests followed by the new ones, all else equal."""
+    before = yaml.safe_load(old)
+    try:
+        after = yaml.safe_load(new)
+    except yaml.YAMLError:
+        return False
+    if type(after) is not type(before):
+        return False
     if isinstance(before, dict):
         old_tests = before.get("tests") or []
         rest_equal = {k: v for k, v in before.items() if k != "tests"} == {
@@ -127,8 +150,7 @@ def _check(old: str, new: str, tests: list[dict]) -> None:
         new_tests = after.get("tests")
     else:
         old_tests, rest_equal, new_tests = before, True, after
-    if not rest_equal or new_tests != old_tests + tests:
-        raise RuntimeError("appending to the promptfoo YAML would change its existing content")
+    return rest_equal and new_tests == old_tests + tests
 
 
 def _dump(doc: Any) -> str:
