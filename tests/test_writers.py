@@ -340,3 +340,22 @@ def test_cli_add_to(tmp_path, capsys):
     assert len(read_evals(config)) == len(read_evals(DATA / "promptfoo_tests.yaml")) + 5
     assert main([*argv[:-5], "--add-to", str(tmp_path / "x.jsonl"), "--quiet"]) == 2
     assert "pass format=" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "description: no tests yet\nprompts: ['{{query}}']\n# end\n",
+        "tests:\n- vars:\n    query: |+\n      kept trailing line\n\n# about other\nother: 1\n",
+        "- vars: {query: first}\n- vars:\n    query: second  # note\n",
+    ],
+    ids=["no-tests-key", "kept-block-scalar", "tests-list"],
+)
+def test_promptfoo_append_layouts(setup, tmp_path, layout):
+    report, sug = setup
+    path = tmp_path / "cases.yaml"
+    path.write_text(layout, encoding="utf-8")
+    before = read_evals(path)["text"].tolist() if "vars" in layout else []
+    write_evals(sug.head(2), path, report, append=True)
+    only_inserted(layout.encode(), path.read_bytes())
+    assert read_evals(path)["text"].tolist() == before + sug["text"].head(2).tolist()

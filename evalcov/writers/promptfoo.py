@@ -47,6 +47,9 @@ def _existing(old: bytes | None, path: Path, key: str | None) -> tuple[list[str]
 
     if not old or not old.strip():
         return [], key or "query"
+    doc = yaml.safe_load(old)
+    if isinstance(doc, dict) and doc.get("tests") is None:
+        return [], key or "query"  # a config without tests yet: they are added at its end
     frame, _ = _read_promptfoo(path)
     if frame.empty or len(frame.columns) == 0:
         return [], key or "query"
