@@ -10,19 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from sklearn.decomposition import PCA
+from test_refresh import setup as refresh_report  # noqa: F401 - a fixture, used by name
 
-from evalcov import analyze, read_evals
+from evalcov import read_evals
 from evalcov.cli import main
 from evalcov.writers import EVAL_FORMATS, write_evals
 from evalcov.writers.cases import failed
 
-INTENTS = [
-    "balance", "bill_balance", "book_flight", "book_hotel", "calculator", "calendar",
-    "cancel", "car_rental", "change_language", "confirm_reservation", "cook_time",
-    "credit_limit",
-]  # fmt: skip
-HELD_OUT = ["car_rental", "cook_time", "credit_limit", "calendar"]
 DATA = Path(__file__).resolve().parent / "data"
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 
@@ -83,25 +77,17 @@ def only_inserted(old: bytes, new: bytes) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def setup(clinc, tmp_path_factory):
-    """480 CLINC150 queries of 12 intents, 4 of them without any eval prompt (as test_refresh)."""
-    rows = pd.DataFrame(clinc["train"], columns=["text", "intent"])
-    rows = rows[rows["intent"].isin(INTENTS)]
-    evals = rows[~rows["intent"].isin(HELD_OUT)].groupby("intent").head(4)
-    traffic = rows.drop(evals.index).groupby("intent").head(40).reset_index(drop=True)
-    traffic = pd.concat([traffic, traffic[traffic["intent"] == "cancel"].head(20)])
-    traffic = traffic.reset_index(drop=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EVALCOV_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
-        report = analyze(traffic, evals[["text"]], text="text", reducer=PCA(10, random_state=0))
-        suggestions = report.suggest_additions(budget=6)
+def refresh(refresh_report):  # noqa: F811 - pytest passes the imported fixture by name
+    """test_refresh's report (480 CLINC150 queries, 4 intents without eval prompts), 6 picks."""
+    report, _ = refresh_report
+    suggestions = report.suggest_additions(budget=6)
     assert len(suggestions) == 6
     return report, suggestions
 
 
 @pytest.mark.parametrize("fmt", EVAL_FORMATS)
-def test_every_format_round_trips_and_projects_coverage(setup, tmp_path, fmt):
-    report, sug = setup
+def test_every_format_round_trips_and_projects_coverage(refresh, tmp_path, fmt):
+    report, sug = refresh
     path = tmp_path / FILES[fmt]
     cases = write_evals(sug, path, report, format=fmt)
     assert cases["status"].tolist() == ["added"] * len(sug)
@@ -155,8 +141,8 @@ outputPath: results.json
 
 
 @pytest.mark.parametrize("source", ["inline", "fixture"])
-def test_append_to_promptfoo_config_keeps_bytes_and_skips_duplicates(setup, tmp_path, source):
-    report, sug = setup
+def test_append_to_promptfoo_config_keeps_bytes_and_skips_duplicates(refresh, tmp_path, source):
+    report, sug = refresh
     path = tmp_path / "promptfooconfig.yaml"
     if source == "inline":
         path.write_text(PROMPTFOO_CONFIG, encoding="utf-8")
@@ -193,8 +179,8 @@ def test_append_to_promptfoo_config_keeps_bytes_and_skips_duplicates(setup, tmp_
 
 
 @pytest.mark.parametrize("fmt", [f for f in EVAL_FORMATS if f != "promptfoo"])
-def test_append_keeps_existing_bytes_and_skips_duplicates(setup, tmp_path, fmt):
-    report, sug = setup
+def test_append_keeps_existing_bytes_and_skips_duplicates(refresh, tmp_path, fmt):
+    report, sug = refresh
     path = tmp_path / FILES[fmt]
     write_evals(sug.head(3), path, report, format=fmt)
     old = path.read_bytes()
@@ -211,8 +197,8 @@ def test_append_keeps_existing_bytes_and_skips_duplicates(setup, tmp_path, fmt):
     assert after.coverage == pytest.approx(sug["projected_coverage"].iloc[-1], abs=1e-12)
 
 
-def test_csv_append_adds_missing_columns_keeping_cells(setup, tmp_path):
-    report, sug = setup
+def test_csv_append_adds_missing_columns_keeping_cells(refresh, tmp_path):
+    report, sug = refresh
     path = tmp_path / "tests.csv"
     path.write_text(
         'question,__expected\n"What is 2+2, really?",equals: 4\nhi,\n', encoding="utf-8"
@@ -229,8 +215,8 @@ def test_csv_append_adds_missing_columns_keeping_cells(setup, tmp_path):
     )
 
 
-def test_csv_cells_are_formula_neutralized(setup, tmp_path):
-    report, _ = setup
+def test_csv_cells_are_formula_neutralized(refresh, tmp_path):
+    report, _ = refresh
     hostile = ['=HYPERLINK("http://evil.example","click")', "+1 what is my balance", "@SUM(A1)"]
     for fmt in ("promptfoo_csv", "langsmith_csv"):
         path = tmp_path / FILES[fmt]
@@ -246,8 +232,8 @@ def test_csv_cells_are_formula_neutralized(setup, tmp_path):
     assert read_back("inspect", path) == hostile
 
 
-def test_pii_is_redacted_by_default(setup, tmp_path):
-    report, _ = setup
+def test_pii_is_redacted_by_default(refresh, tmp_path):
+    report, _ = refresh
     text = "email jane.doe@example.com the credit limit of my visa"
     cases = write_evals([text], tmp_path / "a.jsonl", report, format="ragas")
     written = (tmp_path / "a.jsonl").read_text()
@@ -258,8 +244,8 @@ def test_pii_is_redacted_by_default(setup, tmp_path):
     assert raw["text"].iat[0] == text and text in (tmp_path / "b.jsonl").read_text()
 
 
-def test_failure_rate_from_outcomes(setup, tmp_path):
-    report, sug = setup
+def test_failure_rate_from_outcomes(refresh, tmp_path):
+    report, sug = refresh
     q = report.queries
     rng = np.random.default_rng(0)
     error = pd.Series(rng.choice([True, False, None], size=len(q)), index=q.index, dtype=object)
@@ -287,8 +273,8 @@ def test_outcome_rules():
     assert failed(False, "positive") == (False, True)
 
 
-def test_labeling_batch_provenance_uses_its_input_ids(setup, tmp_path):
-    report, _ = setup
+def test_labeling_batch_provenance_uses_its_input_ids(refresh, tmp_path):
+    report, _ = refresh
     batch = report.export_for_labeling(n=5)
     cases = write_evals(batch, tmp_path / "d.jsonl", report, format="inspect", max_ids=2)
     assert cases["query_ids"].tolist() == [list(ids)[:2] for ids in batch["input_ids"]]
@@ -296,8 +282,8 @@ def test_labeling_batch_provenance_uses_its_input_ids(setup, tmp_path):
     assert cases["topic"].tolist() == batch["cluster"].tolist()
 
 
-def test_bad_targets_and_additions(setup, tmp_path):
-    report, sug = setup
+def test_bad_targets_and_additions(refresh, tmp_path):
+    report, sug = refresh
     with pytest.raises(ValueError, match="format="):
         write_evals(sug, tmp_path / "new.jsonl", report)
     with pytest.raises(ValueError, match="cannot tell the eval format"):
@@ -351,8 +337,8 @@ def test_cli_add_to(tmp_path, capsys):
     ],
     ids=["no-tests-key", "kept-block-scalar", "tests-list"],
 )
-def test_promptfoo_append_layouts(setup, tmp_path, layout):
-    report, sug = setup
+def test_promptfoo_append_layouts(refresh, tmp_path, layout):
+    report, sug = refresh
     path = tmp_path / "cases.yaml"
     path.write_text(layout, encoding="utf-8")
     before = read_evals(path)["text"].tolist() if "vars" in layout else []

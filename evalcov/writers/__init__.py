@@ -176,7 +176,7 @@ def _resolve(path: Path, fmt: str | None, old: bytes | None) -> EvalFormat:
     if len(candidates) == 1:
         return candidates[0]
     if old and old.strip():
-        parsed = parse(candidates[0].container, old, str(path))
+        parsed = parse(candidates[0].container, path)
         first = parsed[0] if candidates[0].container == "csv" else (parsed[0] if parsed else None)
         if first is not None:
             for f in candidates:

@@ -62,7 +62,7 @@ def RecordFormat(  # noqa: N802 - builds an EvalFormat, read like a class
     def existing(old: bytes | None, path: Path, key: str | None) -> tuple[list[str], str]:
         if not old or not old.strip():
             return [], key or default_key
-        parsed = _containers.parse(container, old, str(path))
+        parsed = _containers.parse(container, path)
         records = parsed[1] if container == "csv" else parsed
         if keys is None:
             chosen = default_key

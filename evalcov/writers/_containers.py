@@ -12,6 +12,7 @@ import io
 import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from evalcov.ingest import PROMPT_VARS, TEXT_COLUMNS
@@ -44,30 +45,18 @@ def _unneutralize(value: str) -> str:
     return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) else value
 
 
-def parse(container: str, data: bytes, what: str) -> Any:
-    """Records of an existing file: a list of dicts (JSONL, JSON) or (header, rows) for CSV."""
-    text = data.decode("utf-8-sig")
-    if container == "jsonl":
-        records = []
-        for line_no, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{what}, line {line_no}: invalid JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(f"{what}, line {line_no}: expected a JSON object per line")
-            records.append(record)
-        return records
-    if container == "json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{what}: invalid JSON at line {err.lineno} ({err.msg})") from None
-        if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
-            raise ValueError(f"{what}: expected a JSON list of records (objects)")
-        return doc
+def parse(container: str, path: Path) -> Any:
+    """Records of an existing file: a list of dicts (JSONL, JSON) or (header, rows) for CSV.
+
+    JSON and JSONL go through the eval reader's own parser (same errors), so every record has
+    every key of the file (NaN where it had none). CSV is read cell by cell so prompts can be
+    un-neutralized.
+    """
+    from evalcov.ingest import _read_table
+
+    if container in ("jsonl", "json"):
+        return _read_table(path, container).to_dict(orient="records")
+    text = path.read_bytes().decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text, newline="")))
     if not rows:
         return [], []

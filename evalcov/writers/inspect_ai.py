@@ -35,5 +35,5 @@ INSPECT = RecordFormat(
     record=_record,
     prompt=lambda r, key: user_text(r.get("input")),
     default_key="input",
-    looks_like=lambda r: "input" in r and "ideal" not in r,
+    looks_like=lambda r: "input" in r,
 )

@@ -32,5 +32,5 @@ OPENAI_EVALS = RecordFormat(
     record=_record,
     prompt=lambda r, key: user_text(r.get("input")),
     default_key="input",
-    looks_like=lambda r: "ideal" in r or isinstance(r.get("input"), list),
+    looks_like=lambda r: "ideal" in r,
 )
