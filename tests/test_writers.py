@@ -345,3 +345,21 @@ def test_promptfoo_append_layouts(refresh, tmp_path, layout):
     write_evals(sug.head(2), path, report, append=True)
     only_inserted(layout.encode(), path.read_bytes())
     assert read_evals(path)["text"].tolist() == before + sug["text"].head(2).tolist()
+
+
+@pytest.mark.parametrize("fmt", ["promptfoo", "openai_evals", "deepeval", "langfuse_dataset"])
+def test_hostile_text_round_trips(refresh, tmp_path, fmt):
+    report, _ = refresh
+    texts = [
+        "key: value # not a comment",
+        "- [a, b]",
+        "'single' \"double\" `back`",
+        "{{ var }} & <b>bold</b>",
+        "yes",
+        "123",
+        "null",
+        "emoji 🚀 and ünïcödé",
+    ]
+    path = tmp_path / FILES[fmt]
+    write_evals(texts, path, report, format=fmt)
+    assert read_back(fmt, path) == texts

@@ -9,7 +9,7 @@ from typing import Any
 
 from evalcov.writers import _containers
 
-__all__ = ["EvalFormat", "RecordFormat"]
+__all__ = ["CsvFormat", "EvalFormat", "RecordFormat"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,21 @@ def RecordFormat(  # noqa: N802 - builds an EvalFormat, read like a class
         return _containers.append_csv(old, columns, records)
 
     return EvalFormat(name, suffixes, existing, render, container, looks_like)
+
+
+def CsvFormat(  # noqa: N802 - builds an EvalFormat, read like a class
+    name: str, record: Callable[[Any, str], dict], looks_like: Callable[[list], bool]
+) -> EvalFormat:
+    """A :func:`RecordFormat` of CSV rows whose prompt sits in a column named by ``key``."""
+    return RecordFormat(
+        name=name,
+        container="csv",
+        suffixes=(".csv",),
+        record=record,
+        prompt=lambda r, key: r.get(key),
+        keys=lambda r: list(r),
+        looks_like=looks_like,
+    )
 
 
 class _Blank:

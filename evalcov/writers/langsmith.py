@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evalcov.writers._base import RecordFormat
+from evalcov.writers._base import CsvFormat, RecordFormat
 from evalcov.writers._containers import cell_text
 from evalcov.writers.cases import provenance
 
@@ -46,12 +46,8 @@ LANGSMITH = RecordFormat(
     looks_like=lambda r: "inputs" in r,
 )
 
-LANGSMITH_CSV = RecordFormat(
-    name="langsmith_csv",
-    container="csv",
-    suffixes=(".csv",),
-    record=_row,
-    prompt=lambda r, key: r.get(key),
-    keys=lambda r: list(r),
+LANGSMITH_CSV = CsvFormat(
+    "langsmith_csv",
+    _row,
     looks_like=lambda header: not any(str(h).startswith("__") for h in header),
 )

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from evalcov.writers._base import EvalFormat, RecordFormat
+from evalcov.writers._base import CsvFormat, EvalFormat
 from evalcov.writers._containers import cell_text
 from evalcov.writers.cases import provenance
 
@@ -187,12 +187,8 @@ PROMPTFOO = EvalFormat(
     container="yaml",
 )
 
-PROMPTFOO_CSV = RecordFormat(
-    name="promptfoo_csv",
-    container="csv",
-    suffixes=(".csv",),
-    record=_csv_record,
-    prompt=lambda r, key: r.get(key),
-    keys=lambda r: list(r),
+PROMPTFOO_CSV = CsvFormat(
+    "promptfoo_csv",
+    _csv_record,
     looks_like=lambda header: any(str(h).startswith("__") for h in header),
 )
