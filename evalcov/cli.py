@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from evalcov import __version__
+    from evalcov.writers import EVAL_FORMATS
 
     parser.add_argument("--version", action="version", version=f"evalcov {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{analyze,drift}")
@@ -73,8 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=EXPORT_FORMATS,
         help="labeling batch format (default: from the --export file extension)",
     )
-    from evalcov.writers import EVAL_FORMATS
-
     analyze.add_argument(
         "--add-to",
         metavar="PATH",
@@ -239,7 +238,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         added = int((cases["status"] == "added").sum())
         projected = cases["projected_coverage"].iloc[-1] if len(cases) else report.coverage
         print(
-            f"added {added} eval cases to {args.add_to} ({len(cases) - added} already there); "
+            f"added {added} eval cases to {args.add_to} ({len(cases) - added} already in it); "
             f"projected coverage {report.coverage:.1%} -> {projected:.1%}"
         )
     if args.html:

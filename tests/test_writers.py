@@ -309,6 +309,8 @@ def test_bad_targets_and_additions(refresh, tmp_path):
         write_evals(["ok", 3], tmp_path / "c.yaml", report)
     with pytest.raises(ValueError, match="key='nope'"):
         write_evals(sug, tmp_path / "a.yaml", report, append=True, key="nope")
+    with pytest.raises(ValueError, match="does not apply to ragas"):
+        write_evals(sug, tmp_path / "r.jsonl", report, format="ragas", key="question")
 
 
 def test_cli_add_to(tmp_path, capsys):

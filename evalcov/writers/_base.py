@@ -60,6 +60,10 @@ def RecordFormat(  # noqa: N802 - builds an EvalFormat, read like a class
     """
 
     def existing(old: bytes | None, path: Path, key: str | None) -> tuple[list[str], str]:
+        if keys is None and key is not None and key != default_key:
+            raise ValueError(
+                f"key={key!r} does not apply to {name}: its prompt is always in {default_key!r}"
+            )
         if not old or not old.strip():
             return [], key or default_key
         parsed = _containers.parse(container, path)
@@ -84,7 +88,7 @@ def RecordFormat(  # noqa: N802 - builds an EvalFormat, read like a class
             return _containers.append_jsonl(old, records)
         if container == "json":
             return _containers.append_json_list(old, records)
-        columns = list(dict.fromkeys(k for r in [record(_Blank(), key)] for k in r))
+        columns = list(record(_Blank(), key))
         return _containers.append_csv(old, columns, records)
 
     return EvalFormat(name, suffixes, existing, render, container, looks_like)
