@@ -13,6 +13,7 @@ from evalcov.mapping import TrafficMap
 from evalcov.persist import load
 from evalcov.redact import redact
 from evalcov.report import CoverageReport
+from evalcov.writers import write_evals
 
 __version__ = "0.2.0"
 
@@ -32,4 +33,5 @@ __all__ = [
     "read_evals",
     "read_traffic",
     "redact",
+    "write_evals",
 ]

@@ -69,6 +69,12 @@ def _publish(tmp: str, path: Path, overwrite: bool) -> None:
     os.unlink(tmp)
 
 
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_write`."""
+    with atomic_write(path) as f:
+        f.write(data)
+
+
 def fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` durable; not supported on every platform (e.g. Windows)."""
     try:

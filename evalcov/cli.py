@@ -28,6 +28,7 @@ examples:
       --time-col created_at --html report.html --json summary.json
   evalcov analyze traffic.parquet --evals evals.csv --html report.html \\
       --export batch.csv -n 200 --format csv
+  evalcov analyze traffic.csv --evals promptfooconfig.yaml --add-to promptfooconfig.yaml -n 25
   evalcov drift traffic.csv.gz --evals evals.csv --time-col timestamp --freq W \\
       --html drift.html --json drift.json
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from evalcov import __version__
+    from evalcov.writers import EVAL_FORMATS
 
     parser.add_argument("--version", action="version", version=f"evalcov {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{analyze,drift}")
@@ -66,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(analyze)
     analyze.add_argument("--export", metavar="PATH", help="write a labeling batch of gap queries")
     analyze.add_argument(
-        "-n", type=int, default=200, help="queries in the labeling batch (default: 200)"
+        "-n",
+        type=int,
+        default=200,
+        help="queries in the labeling batch, and most cases --add-to adds (default: 200)",
     )
     analyze.add_argument(
         "--format",
@@ -79,6 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="in a CSV batch, put ' before cells starting with = + - @ tab or CR so spreadsheets "
         "show them as text, not formulas (default: on; --no-neutralize-formulas writes raw text)",
+    )
+    analyze.add_argument(
+        "--add-to",
+        metavar="PATH",
+        help="add the suggested eval cases to this eval file (promptfoo YAML/CSV, OpenAI Evals, "
+        "DeepEval, Inspect, Ragas, Langfuse, LangSmith), created when missing",
+    )
+    analyze.add_argument(
+        "--add-format",
+        choices=EVAL_FORMATS,
+        help="format of the --add-to file (default: from its content or name)",
     )
     analyze.set_defaults(func=_run_analyze)
 
@@ -282,7 +298,13 @@ def _run_analyze(args: argparse.Namespace) -> int:
         raise ValueError(f"-n must be a positive integer, got {args.n}")
     if args.format and not args.export:
         raise ValueError("--format applies to --export; give --export PATH too")
+    if args.add_format and not args.add_to:
+        raise ValueError("--add-format applies to --add-to; give --add-to PATH too")
     _check_outputs(args.html, args.json, args.export)
+    if args.add_to:
+        from evalcov.writers import check_target
+
+        check_target(args.add_to, args.add_format, append=True)
     report = _analyze(args)
     print(repr(report))
     gaps = report.gaps(10)
@@ -308,6 +330,15 @@ def _run_analyze(args: argparse.Namespace) -> int:
             neutralize_formulas=args.neutralize_formulas,
         )
         _say(args, f"wrote {len(batch)} queries to {args.export}")
+    if args.add_to:
+        _say(args, f"choosing up to {args.n} eval cases to add to {args.add_to}")
+        cases = report.write_additions(args.add_to, budget=args.n, format=args.add_format)
+        added = int((cases["status"] == "added").sum())
+        projected = cases["projected_coverage"].iloc[-1] if len(cases) else report.coverage
+        print(
+            f"added {added} eval cases to {args.add_to} ({len(cases) - added} already in it); "
+            f"projected coverage {report.coverage:.1%} -> {projected:.1%}"
+        )
     if args.html:
         _say(args, f"writing {args.html} (the map's 2-D layout takes a while on large traffic)")
         report.to_html(args.html, drift_freq=args.freq, labeling_batch=batch)

@@ -301,6 +301,25 @@ class CoverageReport:
 
         return suggest_additions(self, budget=budget, **options)
 
+    def write_additions(
+        self, path: Any, budget: int = 50, append: bool = True, **options: Any
+    ) -> pd.DataFrame:
+        """Suggest additions and write them into an eval file in its own format.
+
+        :meth:`suggest_additions` picks up to ``budget`` queries, then
+        :func:`evalcov.writers.write_evals` writes them (``append=True`` adds them to an
+        existing file; ``options``: format, key, redact, by, max_ids). Returns its table with
+        the suggestions' ``rank`` and ``projected_coverage``.
+        """
+        from evalcov.refresh import suggest_additions
+        from evalcov.writers import write_evals
+
+        suggestions = suggest_additions(self, budget=budget)
+        cases = write_evals(suggestions, path, self, append=append, **options)
+        cases.insert(0, "rank", suggestions["rank"].to_numpy())
+        cases["projected_coverage"] = suggestions["projected_coverage"].to_numpy()
+        return cases
+
     def weighted_score(self, eval_results: Any, **options: Any) -> Any:
         """Traffic-weighted eval score; see :func:`evalcov.refresh.weighted_score`."""
         from evalcov.refresh import weighted_score
