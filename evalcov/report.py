@@ -29,9 +29,9 @@ class CoverageReport:
         Traffic-weighted share of analyzed production queries the eval set covers.
     queries : DataFrame
         One row per input traffic row, in input order with the input's index: text, excluded,
-        reason, id, weight, (time, user), cluster, cluster_label, topic, similarity (cosine to
-        the nearest eval prompt), nearest_eval, covered, outlier. Excluded rows have cluster
-        and topic -1, NaN similarity and covered False.
+        reason, id, weight, (time, user, outcome columns), cluster, cluster_label, topic,
+        topic_label, similarity (cosine to the nearest eval prompt), nearest_eval, covered,
+        outlier. Excluded rows have cluster and topic -1, NaN similarity and covered False.
     clusters : DataFrame
         One row per cluster of the map (the grain at which the eval set testifies), cluster 0
         the largest by traffic: cluster, label, topic, n_queries, n_unique, traffic_share,
@@ -120,8 +120,10 @@ class CoverageReport:
         cluster = spread(u["cluster"].to_numpy(), -1, np.int64)
         out["cluster"] = cluster
         out["cluster_label"] = np.where(ok, labels[np.maximum(cluster, 0)], None)
-        topic = self.clusters["topic"].to_numpy(dtype=np.int64)
-        out["topic"] = np.where(ok, topic[np.maximum(cluster, 0)], -1)
+        topic = np.where(ok, self.clusters["topic"].to_numpy(dtype=np.int64)[cluster], -1)
+        out["topic"] = topic
+        names = self.topics.set_index("topic")["label"]
+        out["topic_label"] = np.where(ok, names.reindex(topic).to_numpy(dtype=object), None)
         out["similarity"] = spread(u["similarity"].to_numpy(dtype=np.float64), np.nan)
         out["nearest_eval"] = np.where(
             ok, eval_texts[spread(u["nearest_eval"].to_numpy(), 0, np.int64)], None
