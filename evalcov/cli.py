@@ -313,6 +313,11 @@ def _run_analyze(args: argparse.Namespace) -> int:
             f"  {r.Index + 1:>2}. [{r.status}] {r.label}: {r.traffic_share:.1%} of traffic, "
             f"{r.coverage:.0%} covered"
         )
+    for r in report.thin().head(5).itertuples():
+        print(
+            f"  thin: {r.label}: {r.traffic_share:.1%} of traffic, {r.n_eval} eval prompts "
+            f"(a traffic-proportional set would have {r.expected_eval:.1f})"
+        )
     batch = None
     if args.export:
         try:

@@ -104,7 +104,9 @@ def summarize(
     gap_rows = [
         {
             "rank": i + 1,
+            "topic": int(r.topic),
             "cluster": int(r.cluster),
+            "n_clusters": int(r.n_clusters),
             "label": texts.add(r.label),
             "keywords": [texts.add(k) for k in r.keywords],
             "examples": [texts.add(e) for e in r.examples],
@@ -112,8 +114,6 @@ def summarize(
             "traffic_share": float(r.traffic_share),
             "uncovered_share": float(r.uncovered_share),
             "coverage": float(r.coverage),
-            "coverage_low": float(r.coverage_low),
-            "coverage_high": float(r.coverage_high),
             "n_queries": int(r.n_queries),
             "n_unique": int(r.n_unique),
             "n_eval": int(r.n_eval),
@@ -158,6 +158,9 @@ def summarize(
             "n_thin": s["n_thin"],
             "n_covered": s["n_covered"],
             "n_clusters": s["n_clusters"],
+            "n_topics": s["n_topics"],
+            "n_thin_topics": s["n_thin_topics"],
+            "depth": s["depth"],
         },
         "data": data,
         "gaps": gap_rows,

@@ -360,7 +360,10 @@ class CoverageReport:
             "n_covered": int(status.get("covered", 0)),
             "n_thin": int(status.get("thin", 0)),
             "n_uncovered": int(status.get("uncovered", 0)),
-            "n_gaps": int(status.get("thin", 0) + status.get("uncovered", 0)),
+            "n_topics": int(len(self.topics)),
+            "n_thin_topics": int(len(self.thin())),
+            "n_gaps": int((self.topics["uncovered_share"] > 0).sum()),
+            "depth": self.depth,
             "embedder": self.embedder_.name,
             "claim_k": int(self.claim_k_),
             "random_state": int(self.analyzer_.random_state),
@@ -386,8 +389,9 @@ class CoverageReport:
         s = self.summary()
         return (
             f"<CoverageReport coverage={s['coverage']:.1%} of {s['n_analyzed']} queries "
-            f"({s['n_unique']} distinct) by {s['n_eval']} eval prompts; {s['n_clusters']} "
-            f"clusters, {s['n_gaps']} gaps>"
+            f"({s['n_unique']} distinct) by {s['n_eval']} eval prompts; depth={s['depth']:.1%}; "
+            f"{s['n_topics']} topics ({s['n_clusters']} clusters), {s['n_gaps']} gaps, "
+            f"{s['n_thin_topics']} thin>"
         )
 
     def _repr_html_(self) -> str:

@@ -1,0 +1,140 @@
+"""Presence and depth on production-shaped traffic, and topics, on real CLINC150 queries.
+
+Production traffic is Zipf-shaped while eval sets are not: a heavy request with the same five
+prompts as every other one is *tested* (presence) but *thin* (depth). These tests build that
+shape from real queries, analyze it with the real default model, and check that the two
+questions stay apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import evalcov
+from evalcov.topics import cluster_connectivity, merge_clusters
+
+HEAVY = "translate"
+COVERED = ["weather", "book_flight", "pin_change", "alarm", "recipe", "timezone", "play_music"]
+HELD_OUT = ["tire_pressure", "roll_dice"]
+
+
+def _by_intent(clinc: dict, split: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for text, intent in clinc[split]:
+        out.setdefault(intent, []).append(text)
+    return out
+
+
+@pytest.fixture(scope="module")
+def zipf(clinc):
+    """One heavy tested intent (its 40 texts asked 60 times each, ~80% of the traffic), seven
+    light tested ones and two untested ones (40 texts each, once); 5 prompts per tested intent."""
+    train, test = _by_intent(clinc, "train"), _by_intent(clinc, "test")
+    rows = []
+    for intent in [HEAVY, *COVERED, *HELD_OUT]:
+        texts = test[intent][:30] + train[intent][60:70]
+        weight = 60 if intent == HEAVY else 1
+        rows += [(t, intent, weight) for t in texts]
+    traffic = pd.DataFrame(rows, columns=["text", "intent", "weight"])
+    evals = [t for i in [HEAVY, *COVERED] for t in train[i][:5]]
+    report = evalcov.analyze(traffic, evals, text="text", weight="weight", random_state=0)
+    return traffic, report
+
+
+def test_a_heavy_tested_topic_is_covered_whatever_its_volume(zipf):
+    traffic, report = zipf
+    q = report.queries
+    heavy = (traffic["intent"] == HEAVY).to_numpy()
+    w = traffic["weight"].to_numpy()
+    assert w[heavy].sum() / w.sum() > 0.75
+    covered = q["covered"].to_numpy()
+    # Presence: the heavy request has prompts, so its traffic is covered ...
+    assert np.average(covered[heavy], weights=w[heavy]) >= 0.95
+    # ... while the untested requests are flagged.
+    for intent in HELD_OUT:
+        rows = (traffic["intent"] == intent).to_numpy()
+        assert covered[rows].mean() <= 0.2, intent
+    truth = ~traffic["intent"].isin(HELD_OUT).to_numpy()
+    assert abs(report.coverage - np.average(truth, weights=w)) <= 0.03
+
+
+def test_the_heavy_topic_is_thin_and_thin_counts_as_covered(zipf):
+    traffic, report = zipf
+    heavy_topics = set(report.queries.loc[(traffic["intent"] == HEAVY).to_numpy(), "topic"])
+    thin = report.thin()
+    # Depth: 5 of 40 prompts for ~80% of the traffic is far below its proportional share.
+    assert heavy_topics & set(thin["topic"])
+    row = thin[thin["topic"].isin(heavy_topics)].iloc[0]
+    assert row["n_eval"] < row["expected_eval"] and row["p_under"] < 0.05
+    assert row["missing_eval"] == int(np.ceil(row["expected_eval"] - row["n_eval"]))
+    # Thin traffic is tested: no thin cluster's query is flagged, and none is a gap.
+    c = report.clusters
+    thin_clusters = set(c.loc[c["status"] == "thin", "cluster"])
+    assert thin_clusters
+    q = report.queries
+    assert q.loc[q["cluster"].isin(thin_clusters), "covered"].all()
+    assert not thin_clusters & set(report.gaps(None, level="cluster")["cluster"])
+    # The report-level depth: the heavy topic has a small share of its proportional prompts.
+    assert 0.0 < report.depth < 0.5
+
+
+def test_topics_table_adds_up_to_the_clusters(zipf):
+    _, report = zipf
+    t, c, q = report.topics, report.clusters, report.queries
+    assert t["traffic_share"].sum() == pytest.approx(1.0)
+    assert sorted(sum(t["clusters"], [])) == sorted(c["cluster"])
+    for row in t.itertuples():
+        members = c[c["topic"] == row.topic]
+        assert sorted(members["cluster"]) == sorted(row.clusters)
+        assert row.n_eval == members["n_eval"].sum()
+        assert row.traffic_share == pytest.approx(members["traffic_share"].sum())
+    analyzed = q[~q["excluded"]]
+    assert (analyzed["topic"] == c.set_index("cluster").loc[analyzed["cluster"], "topic"]).all()
+    assert set(t["status"]) <= {"covered", "thin", "partial", "uncovered"}
+    # Gaps per topic hold exactly the uncovered traffic, as the cluster-level gaps do.
+    uncovered = 1.0 - report.coverage
+    assert report.gaps(None)["uncovered_share"].sum() == pytest.approx(uncovered)
+    assert report.gaps(None, level="cluster")["uncovered_share"].sum() == pytest.approx(uncovered)
+    with pytest.raises(ValueError, match="level"):
+        report.gaps(level="intent")
+
+
+def test_the_old_rule_would_have_flagged_the_heavy_topic(zipf):
+    """The same claims judged with the traffic-proportional test as presence, as before:
+    most of the heavy traffic would be a gap. Guards against the rule sliding back."""
+    from scipy import stats
+
+    traffic, report = zipf
+    c = report.clusters
+    old_tested = (c["claimed_share"] >= 0.5) | (
+        (c["n_eval"] >= 2) & (stats.poisson.cdf(c["n_eval"], c["expected_eval"]) >= 0.05)
+    )
+    heavy = (traffic["intent"] == HEAVY).to_numpy()
+    clusters = report.queries.loc[heavy, "cluster"]
+    assert (~old_tested.to_numpy()[clusters]).mean() > 0.3
+    assert report.queries.loc[heavy, "covered"].mean() >= 0.95
+
+
+def test_fragments_of_one_request_are_one_topic_and_other_requests_stay_apart(clinc):
+    """A request k-means cut in two is one topic; a different request is not merged in."""
+    from evalcov.embedders import embed, get_embedder
+    from sklearn.cluster import KMeans
+
+    by_intent = _by_intent(clinc, "train")
+    a, b = by_intent["translate"], by_intent["tire_pressure"]
+    X = embed(a + b, get_embedder("default"), cache=False)
+    halves = KMeans(2, n_init=3, random_state=0).fit_predict(X[: len(a)])
+    labels = np.concatenate([halves, np.full(len(b), 2)])
+    conn = cluster_connectivity(X, labels, 3)
+    assert conn[0, 1] > 3 * max(conn[0, 2], conn[1, 2])
+    topic = merge_clusters(X, labels, 3)
+    assert topic[0] == topic[1] != topic[2]
+
+
+def test_saved_map_keeps_the_topics(zipf, tmp_path):
+    _, report = zipf
+    path = report.save(tmp_path / "map.zip")
+    saved = evalcov.load(path)
+    np.testing.assert_array_equal(saved.map_.topic_of_, report.map_.topic_of_)
