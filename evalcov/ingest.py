@@ -16,7 +16,7 @@ import math
 import numbers
 import os
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -84,6 +84,7 @@ def read_traffic(
     prompt_var: str | None = None,
     format: str | None = None,  # noqa: A002 - public keyword, mirrors pandas' reader options
     max_chars: int = 2000,
+    keep: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Read production traffic into a normalized table, one row per input row.
 
@@ -124,6 +125,13 @@ def read_traffic(
     max_chars : int, default 2000
         Texts longer than this (after normalization) are flagged ``truncated``.
         The text is kept whole; the embedder decides how to cut it.
+    keep : sequence of str, optional
+        Further source columns to carry, values as read (e.g. a column named by
+        ``analyze(failure=...)``). The standard outcome columns ``error``,
+        ``feedback``, ``latency_s``, ``cost``, ``session`` and ``score_<name>`` are
+        always carried when the source has them, converted by
+        :func:`evalcov.outcomes.coerce_outcome` (``error`` boolean, ``session`` str,
+        the others float).
 
     Returns
     -------
@@ -135,9 +143,10 @@ def read_traffic(
         (datetime64[ns, UTC]) if `time` is given, ``user`` if `user` is given,
         ``source`` (file path) for files, ``input_row`` and ``turn`` (-1 for a
         conversation without user turn) for ``turns="all"``, ``description``
-        for promptfoo files. The index is the input DataFrame's (or Series')
-        index, else a RangeIndex in read order. Numbers and booleans in the
-        text column are converted with ``str()``.
+        for promptfoo files, then the outcome and ``keep`` columns. The index
+        is the input DataFrame's (or Series') index, else a RangeIndex in read
+        order. Numbers and booleans in the text column are converted with
+        ``str()``.
 
     Raises
     ------
@@ -161,6 +170,7 @@ def read_traffic(
         prompt_var=prompt_var,
         fmt=format,
         max_chars=max_chars,
+        keep=keep,
     )
 
 
@@ -233,6 +243,7 @@ def _read(
     prompt_var: str | None,
     fmt: str | None,
     max_chars: int,
+    keep: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     if turns not in TURNS:
         raise ValueError(f"turns must be one of {', '.join(map(repr, TURNS))}; got {turns!r}")
@@ -330,7 +341,32 @@ def _read(
         out["turn"] = np.asarray(turn_no, dtype=np.int64)
     if loaded.descriptions is not None:
         out["description"] = pd.Series(loaded.descriptions[src], index=index, dtype="str")
+    if kind == "traffic":
+        _carry_outcomes(out, frame, src, loaded.labels, keep)
     return out
+
+
+def _carry_outcomes(
+    out: pd.DataFrame,
+    frame: pd.DataFrame,
+    src: np.ndarray,
+    labels: np.ndarray,
+    keep: Sequence[str] | None,
+) -> None:
+    """Add the standard outcome columns and the ``keep`` columns of ``frame`` to ``out``."""
+    from evalcov.outcomes import coerce_outcome, outcome_columns
+
+    if isinstance(keep, str):
+        keep = [keep]
+    for name in outcome_columns(frame.columns):
+        if name not in out.columns:
+            values = coerce_outcome(name, frame[name].tolist(), labels.tolist())
+            out[name] = pd.Series(values.to_numpy()[src], index=out.index, dtype=values.dtype)
+    for name in keep or ():
+        if name in out.columns:
+            continue
+        col = _find_column(frame, name, "keep")
+        out[name] = pd.Series(frame[col].to_numpy(dtype=object)[src], index=out.index)
 
 
 # --------------------------------------------------------------------------- loading

@@ -26,9 +26,11 @@ class CoverageReport:
         Traffic-weighted share of analyzed production queries the eval set covers.
     queries : DataFrame
         One row per input traffic row, in input order with the input's index: text, excluded,
-        reason, id, weight, (time, user), cluster, cluster_label, similarity (cosine to the
-        nearest eval prompt), nearest_eval, covered, outlier. Excluded rows have cluster -1,
-        NaN similarity and covered False.
+        reason, id, weight, (time, user), outcome columns (error, feedback, latency_s, cost,
+        score_<name>, session) when the traffic has them, cluster, cluster_label, similarity
+        (cosine to the nearest eval prompt), nearest_eval, covered, outlier, and ``failed``
+        (nullable boolean, NA where the outcome is unknown) when outcomes define failures.
+        Excluded rows have cluster -1, NaN similarity and covered False.
     clusters : DataFrame
         One row per cluster, cluster 0 the largest by traffic: cluster, label, n_queries,
         n_unique, traffic_share, n_eval, expected_eval, coverage, claimed_share,
@@ -109,6 +111,11 @@ class CoverageReport:
         )
         out["covered"] = spread(u["covered"].to_numpy(), False, bool)
         out["outlier"] = spread(u["outlier"].to_numpy(), False, bool)
+        from evalcov.outcomes import failed_rows
+
+        failed = failed_rows(out, getattr(self.analyzer_, "failure", None))
+        if failed is not None:
+            out["failed"] = failed
         return out
 
     def _per_eval_row(self) -> pd.DataFrame:
@@ -130,19 +137,68 @@ class CoverageReport:
         """Traffic-weighted share of analyzed queries the eval set does not cover."""
         return 1.0 - self.coverage
 
-    def gaps(self, n: int | None = 10) -> pd.DataFrame:
-        """Thin and uncovered clusters, ranked by the traffic they leave uncovered.
+    def gaps(self, n: int | None = 10, by: str = "traffic") -> pd.DataFrame:
+        """Thin and uncovered clusters, ranked by the traffic (or the failures) they leave
+        uncovered.
 
         Adds ``uncovered_share`` (share of all traffic that is in this cluster and not
-        covered) to the cluster columns. ``n=None`` returns every gap.
+        covered) to the cluster columns, and the outcome columns of :meth:`outcomes` when the
+        traffic has outcomes (``failure_rate``, ``failure_rate_low``, ``failure_rate_high``,
+        ``untested_failures``, ...). ``n=None`` returns every gap.
+
+        Parameters
+        ----------
+        n : int or None, default=10
+        by : {"traffic", "risk"}, default="traffic"
+            "traffic": by ``uncovered_share``. "risk": by ``untested_failures``, the share of
+            all failures that fall in the gap's uncovered traffic (needs outcome data).
         """
         if n is not None and (not isinstance(n, (int, np.integer)) or n < 0):
             raise ValueError(f"n must be a non-negative integer or None, got {n!r}")
+        if by not in ("traffic", "risk"):
+            raise ValueError(f"by must be 'traffic' or 'risk', got {by!r}")
         c = self.clusters
         gaps = c[c["status"] != "covered"].copy()
         gaps.insert(4, "uncovered_share", gaps["traffic_share"] * (1 - gaps["coverage"]))
-        gaps = gaps.sort_values(["uncovered_share", "cluster"], ascending=[False, True])
+        outcomes = self.outcomes()
+        if by == "risk" and (outcomes is None or "untested_failures" not in outcomes.columns):
+            raise ValueError(
+                "gaps(by='risk') needs failure outcomes: the traffic has no 'error' or "
+                "'feedback' column; pass failure=<column, Series or callable> to analyze()"
+            )
+        if outcomes is not None:
+            gaps = gaps.merge(outcomes, on="cluster", how="left")
+        key = "untested_failures" if by == "risk" else "uncovered_share"
+        keys = [key, "uncovered_share", "cluster"] if by == "risk" else [key, "cluster"]
+        gaps = gaps.sort_values(keys, ascending=[False] * (len(keys) - 1) + [True])
         return gaps.head(n).reset_index(drop=True) if n is not None else gaps.reset_index(drop=True)
+
+    def outcomes(self, group: str = "cluster", alpha: float = 0.05) -> pd.DataFrame | None:
+        """Outcomes per cluster (or per ``group`` column of :attr:`queries`), or None without
+        outcome data; see :func:`evalcov.outcomes.group_outcomes` for the columns and tests."""
+        from evalcov.outcomes import group_outcomes
+
+        return group_outcomes(self.queries, group=group, alpha=alpha)
+
+    def failing_covered(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Covered clusters that fail significantly more than the rest of the traffic.
+
+        The eval set tests these, yet production fails there: a quality problem for the model
+        or the prompts, not a gap of the eval set. A cluster is listed when its status is
+        covered and the one-sided test of its failure rate against the rest, Holm-adjusted
+        over all clusters, is below ``alpha`` (see :func:`evalcov.outcomes.group_outcomes`).
+        Sorted by failure rate, highest first.
+        """
+        outcomes = self.outcomes(alpha=alpha)
+        if outcomes is None or "failure_rate" not in outcomes.columns:
+            raise ValueError(
+                "failing_covered() needs failure outcomes: the traffic has no 'error' or "
+                "'feedback' column; pass failure=<column, Series or callable> to analyze()"
+            )
+        c = self.clusters.merge(outcomes, on="cluster", how="left")
+        keep = (c["status"] == "covered") & c["significant"]
+        out = c[keep].sort_values(["failure_rate", "cluster"], ascending=[False, True])
+        return out.reset_index(drop=True)
 
     def overcovered(self, min_ratio: float = 3.0, alpha: float = 0.05) -> pd.DataFrame:
         """Clusters where eval prompts pile up relative to their traffic (eval redundancy).
@@ -281,7 +337,17 @@ class CoverageReport:
             "embedder": self.embedder_.name,
             "claim_k": int(self.claim_k_),
             "random_state": int(self.analyzer_.random_state),
+            **self._outcome_summary(),
         }
+
+    def _outcome_summary(self) -> dict[str, Any]:
+        """Outcome headline numbers, present only when the traffic has outcomes."""
+        from evalcov.outcomes import outcome_summary
+
+        out = outcome_summary(self.queries)
+        if "failure_rate" in out:
+            out["n_failing_covered"] = int(len(self.failing_covered()))
+        return out
 
     def _traffic_summary(self) -> dict[str, Any]:
         """Row accounting of the traffic (a Dask report counts it on the workers instead)."""
