@@ -42,6 +42,7 @@ __all__ = [
     "group_outcomes",
     "outcome_columns",
     "outcome_summary",
+    "text_outcomes",
 ]
 
 OUTCOME_COLUMNS = ("error", "feedback", "latency_s", "cost", "session")
@@ -416,4 +417,42 @@ def outcome_summary(queries: pd.DataFrame) -> dict[str, Any]:
     for k, v in row.items():
         if k in ("latency_s", "cost", "untested_cost_share") or k.startswith(_SCORE_PREFIX):
             out[k] = float(v)
+    return out
+
+
+def text_outcomes(queries: pd.DataFrame, codes: np.ndarray, n_texts: int) -> pd.DataFrame:
+    """Outcomes per distinct text (the unit of ``report.unique_``), from its input rows.
+
+    Parameters
+    ----------
+    queries : DataFrame
+        ``report.queries``-like rows.
+    codes : ndarray of shape (n_rows,), int
+        Distinct text of each row (``report.traffic_dedup_.codes``; -1 for excluded rows).
+    n_texts : int
+        Number of distinct texts.
+
+    Returns
+    -------
+    DataFrame of ``n_texts`` rows, with the columns that have data: ``failed_weight``
+    (traffic weight of its failed rows), ``failure_rate`` (among rows with a known outcome,
+    NaN when none), ``error`` (weighted share of rows with an error), and the weighted means of
+    ``feedback``, ``latency_s``, ``cost`` and ``score_<name>``. No column without outcomes.
+    """
+    ok = codes >= 0
+    c = codes[ok]
+    w = queries["weight"].to_numpy(dtype=np.float64)[ok]
+    out = pd.DataFrame(index=pd.RangeIndex(n_texts))
+    if "failed" in queries.columns:
+        f = queries["failed"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)[ok]
+        known = ~np.isnan(f)
+        out["failed_weight"] = np.bincount(
+            c, weights=np.where(known, w * f, 0.0), minlength=n_texts
+        )
+        out["failure_rate"] = _weighted_mean(f, w, c, n_texts)
+    for m in outcome_columns(queries.columns):
+        if m == "session":
+            continue
+        x = queries[m].astype("Float64" if m == "error" else np.float64)
+        out[m] = _weighted_mean(x.to_numpy(dtype=np.float64, na_value=np.nan)[ok], w, c, n_texts)
     return out
