@@ -363,3 +363,37 @@ def test_suggest_additions_by_risk_covers_failures_first(report):
     )
     assert by_risk["failure_gain"].iloc[0] > 0.1
     assert len(by_traffic) == 3 and "failure_gain" not in by_traffic.columns
+
+
+def test_cli_failure_column_reaches_stdout_json_and_html(scenario, report, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    traffic, evals = scenario
+    traffic[["text"]].assign(broke=traffic["error"].map({True: "yes", False: "no"})).to_csv(
+        tmp_path / "traffic.csv", index=False
+    )
+    pd.DataFrame({"prompt": evals}).to_csv(tmp_path / "evals.csv", index=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "evalcov", "analyze", str(tmp_path / "traffic.csv")]
+        + ["--evals", str(tmp_path / "evals.csv"), "--failure", "broke", "--quiet"]
+        + ["--json", str(tmp_path / "s.json"), "--html", str(tmp_path / "r.html")],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "failing and untested" in result.stdout
+    out = json.loads((tmp_path / "s.json").read_text())
+    s = report.summary()
+    assert out["summary"]["failure_rate"] == pytest.approx(s["failure_rate"])
+    assert out["summary"]["untested_failures"] == pytest.approx(s["untested_failures"])
+    risk = report.gaps(25, by="risk")
+    assert [g["cluster"] for g in out["risk_gaps"]] == risk["cluster"].tolist()
+    assert out["risk_gaps"][0]["failure_rate_low"] == pytest.approx(risk["failure_rate_low"][0])
+    assert [g["cluster"] for g in out["failing_covered"]] == report.failing_covered()[
+        "cluster"
+    ].tolist()
+    assert "Failing and untested" in (tmp_path / "r.html").read_text()
