@@ -397,3 +397,33 @@ def test_cli_failure_column_reaches_stdout_json_and_html(scenario, report, tmp_p
         "cluster"
     ].tolist()
     assert "Failing and untested" in (tmp_path / "r.html").read_text()
+
+
+def test_drift_flags_a_failure_rate_jump_like_an_emerging_cluster(report, plain):
+    from types import SimpleNamespace
+
+    from evalcov.drift import compute_drift
+
+    q = report.queries.copy()
+    second = np.arange(len(q)) % 2 == 1
+    q["time"] = pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(
+        np.where(second, 8, 1), unit="D"
+    )
+    stable = report.clusters.loc[report.clusters["status"] == "covered", "cluster"]
+    rates = q.groupby("cluster")["failed"].mean()
+    target = int(rates.loc[stable].idxmin())
+    jump = second & (q["cluster"] == target).to_numpy()
+    q["failed"] = q["failed"].mask(jump, True)
+    d = compute_drift(SimpleNamespace(queries=q, clusters=report.clusters))
+    assert d.failing["cluster"].tolist() == [target]
+    row = d.failing.iloc[0]
+    assert row["failure_rate_first"] == 1.0 and row["baseline_failure_rate"] <= 0.1
+    assert row["first_window"] == d.windows["window"].iloc[1] and row["covered"]
+    assert d.summary["n_failing"] == 1
+    long = d.clusters.set_index(["window", "cluster"])
+    assert long.loc[(d.windows["window"].iloc[1], target), "failing"]
+    expected = q.loc[second, "failed"].astype(float).mean()
+    assert d.windows["failure_rate"].iloc[1] == pytest.approx(expected)
+    untimed = plain.queries.assign(time=q["time"])
+    d0 = compute_drift(SimpleNamespace(queries=untimed, clusters=plain.clusters))
+    assert d0.failing is None and "failure_rate" not in d0.windows.columns
