@@ -332,10 +332,13 @@ def group_outcomes(
         ``failure_rate_high``, ``lift`` (rate / rate of all traffic), ``p_value`` (one-sided
         Fisher, group vs the rest), ``p_adjusted`` (Holm over the groups), ``significant``,
         ``untested_failures`` (share of all failures that are in this group and not
-        covered); then, for each of ``latency_s``, ``cost`` and ``score_<name>`` present, its
-        traffic-weighted mean; with ``cost`` also ``cost_share`` and ``untested_cost_share``
-        (share of all cost spent on this group's uncovered traffic). Failure columns are
-        absent when no row has a known failure outcome (e.g. only latency was logged).
+        covered), ``excess_failures`` (those failures minus what the overall failure rate
+        predicts for the group's uncovered traffic with an outcome, as a share of all failures;
+        negative when the gap fails less than the traffic as a whole); then, for each of
+        ``latency_s``, ``cost`` and ``score_<name>`` present, its traffic-weighted mean;
+        with ``cost`` also ``cost_share`` and ``untested_cost_share`` (share of all cost
+        spent on this group's uncovered traffic). Failure columns are absent when no row has
+        a known failure outcome (e.g. only latency was logged).
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
@@ -368,6 +371,7 @@ def group_outcomes(
         p = _fisher_greater(k_eff, n_eff, overall * total_eff, total_eff)
         p_adj = _holm(p)
         untested = np.bincount(codes, weights=wk * fk * uncovered, minlength=n)
+        untested_w = np.bincount(codes, weights=wk * uncovered, minlength=n)
         out["n_outcome"] = np.bincount(codes, weights=known, minlength=n).astype(np.int64)
         out["n_eff"] = n_eff
         out["failure_rate"] = rate
@@ -378,6 +382,10 @@ def group_outcomes(
         out["p_adjusted"] = p_adj
         out["significant"] = np.nan_to_num(p_adj, nan=1.0) < alpha
         out["untested_failures"] = untested / total_fail if total_fail > 0 else 0.0
+        # Failures beyond what the overall rate predicts for this uncovered traffic: a large
+        # gap failing at the usual rate holds many failures but no excess.
+        excess = untested - (overall if total_w > 0 else 0.0) * untested_w
+        out["excess_failures"] = excess / total_fail if total_fail > 0 else 0.0
     for m in metrics:
         x = q[m].to_numpy(dtype=np.float64, na_value=np.nan)
         out[m] = _weighted_mean(x, w, codes, n)

@@ -150,8 +150,12 @@ class CoverageReport:
         ----------
         n : int or None, default=10
         by : {"traffic", "risk"}, default="traffic"
-            "traffic": by ``uncovered_share``. "risk": by ``untested_failures``, the share of
-            all failures that fall in the gap's uncovered traffic (needs outcome data).
+            "traffic": by ``uncovered_share``. "risk" (needs outcome data): by
+            ``excess_failures``, the failures in the gap's uncovered traffic beyond what the
+            overall failure rate predicts there, then ``untested_failures`` (all failures in
+            its uncovered traffic). Ranking by excess keeps a large gap that fails at the
+            usual rate (users are as happy there as anywhere) below a smaller one that fails
+            far more often.
         """
         if n is not None and (not isinstance(n, (int, np.integer)) or n < 0):
             raise ValueError(f"n must be a non-negative integer or None, got {n!r}")
@@ -168,8 +172,11 @@ class CoverageReport:
             )
         if outcomes is not None:
             gaps = gaps.merge(outcomes, on="cluster", how="left")
-        key = "untested_failures" if by == "risk" else "uncovered_share"
-        keys = [key, "uncovered_share", "cluster"] if by == "risk" else [key, "cluster"]
+        keys = (
+            ["excess_failures", "untested_failures", "cluster"]
+            if by == "risk"
+            else ["uncovered_share", "cluster"]
+        )
         gaps = gaps.sort_values(keys, ascending=[False] * (len(keys) - 1) + [True])
         return gaps.head(n).reset_index(drop=True) if n is not None else gaps.reset_index(drop=True)
 

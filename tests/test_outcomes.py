@@ -114,6 +114,9 @@ def test_group_outcomes_by_hand(table):
     assert o.loc[1, "untested_failures"] == pytest.approx(3 / 5)
     assert o.loc[0, "untested_failures"] == 0
     assert o.loc[1, "lift"] == pytest.approx(0.8 / (5 / 9))
+    # Excess: 3 failed of the 3 uncovered outcome weight, against 5/9 expected.
+    assert o.loc[1, "excess_failures"] == pytest.approx((3 - 5 / 9 * 3) / 5)
+    assert o.loc[0, "excess_failures"] == 0
     assert o.loc[0, "latency_s"] == pytest.approx((1 + 2 + 6) / 4)
     # Cost: NaN row ignored; total 1 + 1 + 2 + 2 + 6 + 2 = 14, uncovered 6 + 2 in cluster 1.
     assert o.loc[1, "cost_share"] == pytest.approx(10 / 14)
@@ -248,7 +251,7 @@ def test_risk_gaps_put_the_failing_untested_intent_first(report, scenario):
     risk = report.gaps(5, by="risk")
     for col in ("failure_rate", "failure_rate_low", "failure_rate_high", "untested_failures"):
         assert col in risk.columns
-    assert risk["untested_failures"].is_monotonic_decreasing
+    assert risk["excess_failures"].is_monotonic_decreasing
     assert intent[risk["cluster"].iloc[0]] == "tire_pressure"
     assert set(risk["cluster"]) <= set(report.queries["cluster"])
     row = risk.iloc[0]
