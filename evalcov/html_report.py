@@ -255,6 +255,7 @@ def _risk_summary(
         "has_cost": "cost" in s,
         "gaps": [row(r) for r in gaps.head(limit).itertuples(index=False)],
         "n_gaps_total": int(len(gaps)),
+        "max_untested": float(gaps["untested_failures"].max()) if len(gaps) else 0.0,
         "failing_covered": [
             {**row(r), "p_adjusted": float(r.p_adjusted)}
             for r in failing.head(limit).itertuples(index=False)
