@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evalcov.coverage import _wilson as _coverage_wilson
+
 __all__ = [
     "OUTCOME_COLUMNS",
     "coerce_outcome",
@@ -254,14 +256,12 @@ def failed_rows(
     return pd.Series(parsed.array, index=queries.index, name="failed")
 
 
-def _wilson(p: np.ndarray, n: np.ndarray, z: float = _Z) -> tuple[np.ndarray, np.ndarray]:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+def _wilson(p: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """95% Wilson interval (the coverage module's), NaN where there is no outcome."""
+    low, high = _coverage_wilson(np.nan_to_num(p), n, z=_Z)
     # At a rate of exactly 0 (or 1) the bound is exactly 0 (or 1), not rounding noise.
-    low = np.where(p == 0, 0.0, np.clip(centre - half, 0, 1))
-    return low, np.where(p == 1, 1.0, np.clip(centre + half, 0, 1))
+    low, high = np.where(p == 0, 0.0, low), np.where(p == 1, 1.0, high)
+    return np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
 
 
 def _holm(p: np.ndarray) -> np.ndarray:
