@@ -430,3 +430,11 @@ def test_drift_flags_a_failure_rate_jump_like_an_emerging_cluster(report, plain)
     untimed = plain.queries.assign(time=q["time"])
     d0 = compute_drift(SimpleNamespace(queries=untimed, clusters=plain.clusters))
     assert d0.failing is None and "failure_rate" not in d0.windows.columns
+
+
+def test_saved_map_assigns_next_quarter_with_outcomes(report, scenario, tmp_path):
+    traffic, _ = scenario
+    report.save(tmp_path / "map.zip")
+    assigned = evalcov.load(tmp_path / "map.zip").assign(traffic, text="text")
+    assert assigned.queries["failed"].tolist() == traffic["error"].tolist()
+    assert assigned.queries["cost"].sum() == pytest.approx(traffic["cost"].sum())
