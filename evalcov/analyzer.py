@@ -34,6 +34,7 @@ _READ_OPTIONS = (
     "unit",
     "outcomes",
     "eval_format",
+    "keep",
 )
 
 
@@ -72,6 +73,11 @@ class CoverageAnalyzer:
         Progress bars while embedding.
     random_state : int, default=0
         Same inputs and seed give the same clusters and numbers.
+    failure : str, boolean Series, callable or None, default=None
+        Which traffic rows failed, see :func:`evalcov.outcomes.failed_rows` (default: ``error``
+        true or ``feedback`` below the middle of its scale). A column name is read from the
+        traffic even when it is not a standard outcome column. Adds ``failed`` to
+        ``report.queries`` and the outcome columns to gaps and summary.
 
     Attributes
     ----------
@@ -96,6 +102,7 @@ class CoverageAnalyzer:
         cache: Any = True,
         show_progress: bool | None = None,
         random_state: int = 0,
+        failure: Any = None,
     ):
         self.embedder = embedder
         self.reducer = reducer
@@ -111,6 +118,7 @@ class CoverageAnalyzer:
         self.cache = cache
         self.show_progress = show_progress
         self.random_state = random_state
+        self.failure = failure
 
     def n_clusters_for(self, n_eval: int) -> int:
         """Clusters of the k-means map for ``n_eval`` distinct eval prompts."""
@@ -165,6 +173,10 @@ class CoverageAnalyzer:
         traffic_options = {
             k: v for k, v in read_options.items() if k not in ("prompt_var", "eval_format")
         }
+        if isinstance(self.failure, str):
+            keep = traffic_options.get("keep") or []
+            keep = [keep] if isinstance(keep, str) else list(keep)
+            traffic_options["keep"] = [*keep, self.failure]
         traffic_frame = read_traffic(traffic, text=text, time=time, **traffic_options)
         eval_frame = read_evals(evals, text=eval_text, **eval_options)
         self.embedder_ = get_embedder(self.embedder)
@@ -310,8 +322,9 @@ def analyze(
         Same inputs and seed give the same clusters and numbers.
     **options
         Reader options (``eval_text``, ``id``, ``weight``, ``user``, ``turns``,
-        ``prompt_var``, ``format``, ``max_chars``, ``unit``, ``outcomes``, ``eval_format``)
-        and :class:`CoverageAnalyzer` parameters.
+        ``prompt_var``, ``format``, ``max_chars``, ``unit``, ``outcomes``, ``eval_format``,
+        ``keep``) and :class:`CoverageAnalyzer` parameters (``failure=`` defines which traffic
+        rows failed, see :func:`evalcov.outcomes.failed_rows`).
 
     Returns
     -------

@@ -143,6 +143,12 @@ def _add_common(p: argparse.ArgumentParser, time_required: bool = False) -> None
         default="trace",
         help="trace formats: one row per trace (default) or per LLM span",
     )
+    p.add_argument(
+        "--failure",
+        metavar="COL",
+        help="traffic column that is true where a request failed (default: the 'error' and "
+        "'feedback' columns when present)",
+    )
     p.add_argument("--freq", default="W", help="drift window, a pandas offset alias (default: W)")
     p.add_argument(
         "--embedder",
@@ -278,6 +284,7 @@ def _analyze(args: argparse.Namespace) -> Any:
         "eval_format": args.evals_format,
         "unit": args.unit,
         "n_clusters": args.n_clusters,
+        "failure": args.failure,
     }
     report = evalcov.analyze(
         args.traffic,
@@ -318,6 +325,19 @@ def _run_analyze(args: argparse.Namespace) -> int:
             f"  thin: {r.label}: {r.traffic_share:.1%} of traffic, {r.n_eval} eval prompts "
             f"(a traffic-proportional set would have {r.expected_eval:.1f})"
         )
+    summary = report.summary()
+    has_failures = "failure_rate" in summary
+    if has_failures:
+        print(
+            f"failing and untested: {summary['untested_failures']:.1%} of failures (failure "
+            f"rate {summary['failure_rate']:.1%}) are in traffic no eval prompt tests"
+        )
+        for i, r in enumerate(report.gaps(10, by="risk").itertuples()):
+            print(
+                f"  {i + 1:>2}. [{r.status}] {r.label}: fails {r.failure_rate:.0%} "
+                f"({r.failure_rate_low:.0%}-{r.failure_rate_high:.0%}), "
+                f"{r.untested_failures:.1%} of all failures untested"
+            )
     batch = None
     if args.export:
         try:
@@ -350,9 +370,12 @@ def _run_analyze(args: argparse.Namespace) -> int:
         _say(args, f"wrote {args.html} ({Path(args.html).stat().st_size / 1e6:.1f} MB)")
     if args.json:
         payload = {
-            "summary": report.summary(),
+            "summary": summary,
             "gaps": report.gaps(25).drop(columns=["keywords"]).to_dict(orient="records"),
         }
+        if has_failures:
+            payload["risk_gaps"] = report.gaps(25, by="risk").drop(columns=["keywords"])
+            payload["failing_covered"] = report.failing_covered().drop(columns=["keywords"])
         _write_json(args.json, payload)
         _say(args, f"wrote {args.json}")
     return 0

@@ -194,6 +194,11 @@ def analyze_dask(
             f"option(s) {sorted(unsupported)} do not apply to a Dask DataFrame of traffic "
             "(one row per query, already parsed)"
         )
+    if {"failure", "keep"} & set(options):
+        raise NotImplementedError(
+            "failure= and keep= (traffic outcomes) are not supported on a Dask DataFrame yet; "
+            "analyze a pandas DataFrame, or a sample of the traffic"
+        )
     read = {k: v for k, v in options.items() if k in read_keys}
     params = {k: v for k, v in options.items() if k not in read_keys}
     try:

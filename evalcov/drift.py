@@ -96,6 +96,13 @@ class Drift:
         q_value (in the first flagged window), via ("cluster": flagged on its own in its first
         window; "group": through a flagged group of neighbouring clusters, whose q_value is
         given). Fading is tested per cluster only: its ``via`` is always "cluster".
+    failing : DataFrame or None
+        With failure outcomes (``failed`` in the queries), one row per cluster whose failure
+        rate jumped, flagged like an emerging cluster: cluster, label, first_window,
+        baseline_failure_rate, failure_rate_first (in the first flagged window),
+        failure_rate_now (latest tested window with outcomes in the cluster), covered, status,
+        n_flagged, p_value, q_value. None without outcomes; ``windows`` then also lacks
+        ``failure_rate`` and ``clusters`` lacks ``failure_rate`` and ``failing``.
     summary : dict
         Parameters and headline counts, including ``excluded`` and ``excluded_reasons``.
     excluded : int
@@ -109,6 +116,7 @@ class Drift:
     fading: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
     excluded: int = 0
+    failing: pd.DataFrame | None = None
 
     def plot(self, top: int = 8) -> Any:
         """Cluster shares over time (the ``top`` clusters stacked, the rest as "other") and
@@ -394,6 +402,7 @@ def compute_drift(
     alpha: float = 0.05,
     min_ratio: float = 2.0,
     min_increase: float = 0.01,
+    min_failure_increase: float = 0.1,
 ) -> Drift:
     """Compare each time window's cluster mix and coverage with a baseline.
 
@@ -419,6 +428,12 @@ def compute_drift(
         Emerging needs share >= min_ratio x baseline share (fading: <= baseline / min_ratio).
     min_increase : float, default=0.01
         Emerging also needs share - baseline share >= this absolute change (fading: the drop).
+    min_failure_increase : float, default=0.1
+        With failure outcomes, a cluster's failure rate in a window is flagged as a jump when
+        a one-sided Fisher exact test against its baseline rate (weights rounded to whole
+        queries; one Benjamini-Hochberg family over all (window, cluster) tests) is below
+        ``alpha``, the rate is at least ``min_ratio`` times the baseline rate and at least this
+        much above it.
 
     Returns
     -------
@@ -431,6 +446,10 @@ def compute_drift(
         than ``min_queries`` queries.
     """
     _check_params(min_queries, alpha, min_ratio, min_increase)
+    if not (isinstance(min_failure_increase, (int, float)) and 0 <= min_failure_increase < 1):
+        raise ValueError(
+            f"min_failure_increase must be a number in [0, 1), got {min_failure_increase!r}"
+        )
     q = source.queries
     if "time" not in q.columns:
         raise ValueError(
@@ -608,6 +627,23 @@ def compute_drift(
         "excluded_reasons": reasons,
         "n_excluded_text": int((~analyzed).sum()),
     }
+    failing = None
+    if "failed" in q.columns:
+        f = q["failed"].astype("Float64").to_numpy(dtype=np.float64, na_value=np.nan)[use]
+        known = ~np.isnan(f)
+        out_w = np.bincount(flat, weights=w * known, minlength=size).reshape(n_win, n_clusters)
+        fail_w = np.bincount(flat, weights=np.where(known, w * f, 0.0), minlength=size)
+        fail_w = fail_w.reshape(n_win, n_clusters)
+        rate, jumped, failing = _failure_jumps(
+            out_w, fail_w, is_base, testable, starts, table, alpha, min_ratio, min_failure_increase
+        )
+        kw = out_w.sum(axis=1)
+        windows["failure_rate"] = np.divide(
+            fail_w.sum(axis=1), kw, out=np.full(n_win, np.nan), where=kw > 0
+        )
+        long["failure_rate"] = rate.ravel()
+        long["failing"] = jumped.ravel()
+        summary["n_failing"] = int(len(failing))
     return Drift(
         windows=windows,
         clusters=long,
@@ -615,7 +651,69 @@ def compute_drift(
         fading=flags["fading"],
         summary=summary,
         excluded=summary["excluded"],
+        failing=failing,
     )
+
+
+def _failure_jumps(
+    outcome_w: np.ndarray,
+    failed_w: np.ndarray,
+    is_base: np.ndarray,
+    testable: np.ndarray,
+    starts: pd.DatetimeIndex,
+    table: pd.DataFrame,
+    alpha: float,
+    min_ratio: float,
+    min_increase: float,
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Failure rate per (window, cluster), the jumps, and one row per cluster that jumped.
+
+    A jump is flagged like an emerging cluster: a one-sided Fisher exact (hypergeometric) test
+    of the window's failures in the cluster against the baseline's, conditioned on both
+    outcome counts, Benjamini-Hochberg adjusted over all (window, cluster) tests, plus a
+    minimum effect so large windows do not flag small but significant wiggles.
+    """
+    rate = np.divide(failed_w, outcome_w, out=np.full(outcome_w.shape, np.nan), where=outcome_w > 0)
+    n, k = np.rint(outcome_w), np.rint(failed_w)
+    base_n, base_k = n[is_base].sum(axis=0), k[is_base].sum(axis=0)
+    base_rate = np.divide(base_k, base_n, out=np.full(len(base_n), np.nan), where=base_n > 0)
+    p = np.full(rate.shape, np.nan)
+    for i in np.flatnonzero(testable):
+        ok = (n[i] > 0) & (base_n > 0)
+        # The window draws n[i] of the n[i] + base_n outcomes, k + base_k of which failed.
+        dist = stats.hypergeom(n[i, ok] + base_n[ok], k[i, ok] + base_k[ok], n[i, ok])
+        p[i, ok] = np.maximum(dist.sf(k[i, ok] - 1), _P_FLOOR)
+    q = _bh(p.ravel()).reshape(p.shape)
+    with np.errstate(invalid="ignore"):
+        jumped = (
+            (np.nan_to_num(q, nan=1.0) < alpha)
+            & (rate >= min_ratio * base_rate)
+            & (rate - base_rate >= min_increase)
+        )
+    clusters = np.flatnonzero(jumped.any(axis=0))
+    first = jumped[:, clusters].argmax(axis=0)
+    tested = testable[:, None] & (n > 0)
+    last = np.where(tested.any(axis=0), len(starts) - 1 - np.argmax(tested[::-1], axis=0), -1)
+    status = table["status"].to_numpy(dtype=object)[clusters]
+    failing = pd.DataFrame(
+        {
+            "cluster": clusters,
+            "label": table["label"].to_numpy(dtype=object)[clusters],
+            "first_window": starts[first],
+            "baseline_failure_rate": base_rate[clusters],
+            "failure_rate_first": rate[first, clusters],
+            "failure_rate_now": rate[last[clusters], clusters],
+            "covered": status == "covered",
+            "status": pd.Series(status, dtype=object),
+            "n_flagged": jumped[:, clusters].sum(axis=0),
+            "p_value": p[first, clusters],
+            "q_value": q[first, clusters],
+        }
+    )
+    failing = failing.sort_values(
+        ["first_window", "failure_rate_first", "cluster"], ascending=[True, False, True]
+    )
+    return rate, jumped, failing.reset_index(drop=True)
 
 
 def _window_ends(starts: pd.DatetimeIndex, freq: Any) -> pd.DatetimeIndex:

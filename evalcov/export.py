@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["FORMATS", "STRATEGIES", "export_for_labeling", "query_id", "write_batch"]
 
 FORMATS = ("csv", "jsonl", "parquet", "label-studio", "argilla")
-STRATEGIES = ("diverse", "proportional", "random")
+STRATEGIES = ("diverse", "proportional", "random", "risk")
 _EXTENSIONS = {
     ".csv": "csv",
     ".jsonl": "jsonl",
@@ -62,6 +62,7 @@ def export_for_labeling(
     random_state: int | None = None,
     min_per_gap: int = 1,
     neutralize_formulas: bool = True,
+    response: bool = False,
 ) -> pd.DataFrame:
     """Pick up to ``n`` real uncovered queries from the report's gaps for people to label.
 
@@ -85,6 +86,11 @@ def export_for_labeling(
         already picked is skipped. Deterministic. ``"proportional"``: inside each gap, draw
         without replacement with probability proportional to traffic weight. ``"random"``:
         uniform over all candidates of the selected gaps, ignoring the split (a baseline).
+        ``"risk"`` (needs failure outcomes): the budget follows the failures instead of the
+        traffic -- split across the gaps in proportion to ``untested_failures`` (gaps in
+        ``gaps(by="risk")`` order), and inside a gap farthest-first among its uncovered
+        queries that failed, weighted by failed traffic (all its uncovered queries when none
+        failed).
     clusters : sequence of int, optional
         Only these cluster ids (each must be a gap: a covered cluster has nothing to label).
     redact : bool, str, callable or Redactor, default=True
@@ -110,6 +116,10 @@ def export_for_labeling(
         ``@``, a tab or a carriage return, so a spreadsheet shows them as text instead of
         running them as formulas (:mod:`evalcov.safe_csv`). False writes the exact text.
         Other formats always keep the exact text; the returned frame is never changed.
+    response : bool, default=False
+        Also carry the traffic's ``response`` column (the model's answer, redacted like the
+        text). Off by default: answers are not needed to write an eval prompt and may quote
+        users' or internal data.
 
     Returns
     -------
@@ -119,7 +129,10 @@ def export_for_labeling(
         ``cluster_label``, ``status`` (of the cluster), ``similarity`` (cosine to the nearest
         eval prompt), ``nearest_eval``, ``count`` (input rows with this text), ``weight``,
         ``n_users`` (when users are known), ``first_seen``/``last_seen`` (when times are
-        known; UTC), ``input_ids`` (list of the input rows' ``id``).
+        known; UTC), ``input_ids`` (list of the input rows' ``id``), then the outcomes of the
+        query's input rows when the traffic has them (see
+        :func:`evalcov.outcomes.text_outcomes`: ``failure_rate``, ``error``, ``feedback``,
+        ``latency_s``, ``cost``, ``score_<name>``) and ``response`` when asked.
     """
     _check_int(n, "n", 0)
     _check_int(min_per_gap, "min_per_gap", 0)
@@ -129,7 +142,9 @@ def export_for_labeling(
     from evalcov.redact import get_redactor
 
     redactor = get_redactor(redact)
-    gaps = report.gaps(n=None)
+    if response and "response" not in report.queries.columns:
+        raise ValueError("response=True: the traffic has no 'response' column")
+    gaps = report.gaps(n=None, by="risk" if strategy == "risk" else "traffic")
     skipped: list[int] = []
     if clusters is not None:
         gaps = _restrict(report, gaps, clusters)
@@ -138,7 +153,7 @@ def export_for_labeling(
         gaps, skipped = _apply_min_users(report, gaps, min_users)
     seed = report.analyzer_.random_state if random_state is None else random_state
     picks = _select(report, gaps, n, strategy, np.random.default_rng(seed), min_per_gap)
-    batch = _batch_frame(report, picks, redactor)
+    batch = _batch_frame(report, picks, redactor, response)
     batch.attrs["skipped_clusters"] = skipped
     if path is not None:
         write_batch(
@@ -205,6 +220,16 @@ def _select(
     labels = u["cluster"].to_numpy()
     weights = u["weight"].to_numpy(dtype=np.float64)
     pools = [np.flatnonzero(candidate & (labels == c)) for c in gaps["cluster"]]
+    shares = gaps["uncovered_share"].to_numpy()
+    if strategy == "risk":
+        from evalcov.outcomes import text_outcomes
+
+        failed = text_outcomes(report.queries, report.traffic_dedup_.codes, len(u))
+        weights = failed["failed_weight"].to_numpy()
+        # Label what fails: a gap's failed queries, or all of its queries when none failed.
+        pools = [p[weights[p] > 0] if (weights[p] > 0).any() else p for p in pools]
+        weights = np.where(weights > 0, weights, 1e-9 * u["weight"].to_numpy(dtype=np.float64))
+        shares = gaps["untested_failures"].to_numpy()
     if strategy == "random":
         pool = np.concatenate(pools) if pools else np.zeros(0, dtype=np.int64)
         take = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
@@ -213,13 +238,13 @@ def _select(
         order = {c: i for i, c in enumerate(gaps["cluster"])}
         return chosen[np.argsort([order[c] for c in labels[chosen]], kind="stable")]
     capacity = np.array([len(p) for p in pools], dtype=np.int64)
-    quota = allocate(n, gaps["uncovered_share"].to_numpy(), capacity, min_per_gap)
+    quota = allocate(n, shares, capacity, min_per_gap)
     X = report.traffic_embeddings_
     out: list[np.ndarray] = []
     for pool, k in zip(pools, quota, strict=True):
         if k == 0:
             continue
-        if strategy == "diverse":
+        if strategy in ("diverse", "risk"):
             picked = X[np.concatenate(out)] if out else None
             rows = pool[farthest_first(X[pool], k, weights[pool], picked)]
         else:
@@ -228,7 +253,9 @@ def _select(
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def _batch_frame(report: CoverageReport, rows: np.ndarray, redactor: Any) -> pd.DataFrame:
+def _batch_frame(
+    report: CoverageReport, rows: np.ndarray, redactor: Any, response: bool = False
+) -> pd.DataFrame:
     u = report.unique_.iloc[rows]
     clusters = report.clusters.set_index("cluster")
     eval_texts = np.asarray(report.eval_dedup_.texts, dtype=object)
@@ -261,6 +288,16 @@ def _batch_frame(report: CoverageReport, rows: np.ndarray, redactor: Any) -> pd.
         batch["last_seen"] = pd.Series([time.iloc[r].max() for r in input_rows], dtype=time.dtype)
     ids = q["id"].to_numpy(dtype=object)
     batch["input_ids"] = [[str(v) for v in ids[r]] for r in input_rows]
+    from evalcov.outcomes import text_outcomes
+
+    outcomes = text_outcomes(q, report.traffic_dedup_.codes, len(report.unique_))
+    for col in outcomes.columns.drop("failed_weight", errors="ignore"):
+        batch[col] = outcomes[col].to_numpy()[rows]
+    if response:
+        # One answer per distinct query (its first input row's), redacted like the text.
+        answers = q["response"].to_numpy(dtype=object)
+        first = ["" if pd.isna(answers[r[0]]) else str(answers[r[0]]) for r in input_rows]
+        batch["response"] = redactor.redact(first) if first else []
     return batch
 
 

@@ -31,6 +31,7 @@ __all__ = ["report_html_fragment", "summarize", "to_html"]
 
 _MAX_GAP_ROWS = 100
 _PREVIEW_ROWS = 10
+_MAX_RISK_ROWS = 20
 _BATCH_COLUMNS = ("text", "cluster", "cluster_label", "label", "status", "similarity", "count")
 
 
@@ -85,7 +86,9 @@ def summarize(
     -------
     dict
         Keys ``title``, ``headline``, ``data``, ``gaps``, ``n_gaps_total``, ``overcovered``,
-        ``labeling_batch``, ``figures`` (name -> plotly Figure), ``notes`` and ``redacted``.
+        ``risk`` (None without failure outcomes; else the "Failing and untested" numbers and
+        rows), ``labeling_batch``, ``figures`` (name -> plotly Figure), ``notes`` and
+        ``redacted``.
     """
     from evalcov import __version__
 
@@ -134,6 +137,7 @@ def summarize(
         }
         for r in over.itertuples(index=False)
     ]
+    risk = _risk_summary(report, s, texts, n_gaps)
     batch = None if labeling_batch is None else _batch_summary(labeling_batch, texts)
     texts.resolve()
 
@@ -166,6 +170,7 @@ def summarize(
         "gaps": gap_rows,
         "n_gaps_total": len(all_gaps),
         "overcovered": over_rows,
+        "risk": risk,
         "labeling_batch": batch,
         "figures": {k: v for k, v in figures.items() if v is not None},
         "notes": notes,
@@ -212,6 +217,55 @@ class _Slot:
         from markupsafe import escape
 
         return isolate_bidi(str(escape(self.text)))
+
+
+def _risk_summary(
+    report: CoverageReport, s: dict[str, Any], texts: _Texts, n_gaps: int | None
+) -> dict[str, Any] | None:
+    """The "Failing and untested" section: gaps by untested failures, failing covered ones."""
+    if "failure_rate" not in s:
+        return None
+    limit = _MAX_RISK_ROWS if n_gaps is None else min(n_gaps, _MAX_RISK_ROWS)
+    gaps = report.gaps(n=None, by="risk")
+    gaps = gaps[gaps["untested_failures"] > 0]
+
+    def row(r: Any) -> dict[str, Any]:
+        out = {
+            "cluster": int(r.cluster),
+            "label": texts.add(r.label),
+            "examples": [texts.add(e) for e in r.examples[:2]],
+            "status": str(r.status),
+            "traffic_share": float(r.traffic_share),
+            "n_outcome": int(r.n_outcome),
+            "failure_rate": float(r.failure_rate),
+            "failure_rate_low": float(r.failure_rate_low),
+            "failure_rate_high": float(r.failure_rate_high),
+            "lift": float(r.lift),
+            "untested_failures": float(r.untested_failures),
+        }
+        for k in ("latency_s", "cost"):
+            v = getattr(r, k, None)
+            out[k] = None if v is None or np.isnan(v) else float(v)
+        return out
+
+    failing = report.failing_covered()
+    return {
+        "failure_rate": s["failure_rate"],
+        "untested_failures": s["untested_failures"],
+        "untested_failure_rate": s["untested_failure_rate"],
+        "tested_failure_rate": s["tested_failure_rate"],
+        "untested_cost_share": s.get("untested_cost_share"),
+        "n_outcome": s["n_outcome"],
+        "has_latency": "latency_s" in s,
+        "has_cost": "cost" in s,
+        "gaps": [row(r) for r in gaps.head(limit).itertuples(index=False)],
+        "n_gaps_total": int(len(gaps)),
+        "max_untested": float(gaps["untested_failures"].max()) if len(gaps) else 0.0,
+        "failing_covered": [
+            {**row(r), "p_adjusted": float(r.p_adjusted)}
+            for r in failing.head(limit).itertuples(index=False)
+        ],
+    }
 
 
 def _time_range(report: CoverageReport) -> tuple[str, str] | None:

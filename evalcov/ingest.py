@@ -22,7 +22,7 @@ import numbers
 import os
 import unicodedata
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -116,6 +116,7 @@ def read_traffic(
     max_chars: int = 2000,
     unit: str = "trace",
     outcomes: Mapping[str, str] | None = None,
+    keep: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Read production traffic into a normalized table, one row per input row.
 
@@ -174,6 +175,9 @@ def read_traffic(
         "error": "failed", "score_helpful": "helpful"}``. Names are ``session, response,
         error, latency_s, input_tokens, output_tokens, cost, feedback`` and ``score_*``.
         Columns already named so are carried without being mapped.
+    keep : sequence of str, optional
+        Further source columns to carry, values as read (e.g. a column named by
+        ``analyze(failure=...)``), after the outcome columns.
 
     Returns
     -------
@@ -188,11 +192,11 @@ def read_traffic(
         ``feedback`` (float64, higher is better: thumbs-up 1, thumbs-down 0),
         ``score_<name>``; ``trace_id`` with ``unit="span"``), ``source`` (file path) for
         files, ``input_row`` and ``turn`` (-1 for a conversation without user turn) for
-        ``turns="all"``, ``description`` for promptfoo files. Trace formats always give
-        ``time``, ``user`` and their rows' reasons (``"no user message"``, ``"no LLM
-        span"``, ``"not an LLM span"``, ``"no root run"``). The index is the input
-        DataFrame's (or Series') index, else a RangeIndex in read order (a fresh one for
-        trace formats, whose rows are traces). Numbers and booleans in the
+        ``turns="all"``, ``description`` for promptfoo files, then the ``keep`` columns.
+        Trace formats always give ``time``, ``user`` and their rows' reasons (``"no user
+        message"``, ``"no LLM span"``, ``"not an LLM span"``, ``"no root run"``). The index
+        is the input DataFrame's (or Series') index, else a RangeIndex in read order (a fresh
+        one for trace formats, whose rows are traces). Numbers and booleans in the
         text column are converted with ``str()``.
 
     Raises
@@ -219,6 +223,7 @@ def read_traffic(
         max_chars=max_chars,
         unit=unit,
         outcomes=outcomes,
+        keep=keep,
     )
 
 
@@ -303,6 +308,7 @@ def _read(
     max_chars: int,
     unit: str,
     outcomes: Mapping[str, str] | None,
+    keep: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {', '.join(map(repr, UNITS))}; got {unit!r}")
@@ -423,6 +429,8 @@ def _read(
         out["turn"] = np.asarray(turn_no, dtype=np.int64)
     if loaded.descriptions is not None:
         out["description"] = pd.Series(loaded.descriptions[src], index=index, dtype="str")
+    if kind == "traffic":
+        _carry_kept(out, frame, src, keep)
     return out
 
 
@@ -523,6 +531,17 @@ def _outcome_columns(
         else:
             out[name] = coerce_outcome(name, values, labels, chosen[name])
     return out
+
+
+def _carry_kept(
+    out: pd.DataFrame, frame: pd.DataFrame, src: np.ndarray, keep: Sequence[str] | None
+) -> None:
+    """Add the ``keep`` columns of ``frame`` to ``out``, values as read."""
+    for name in [keep] if isinstance(keep, str) else keep or ():
+        if name in out.columns:
+            continue
+        col = _find_column(frame, name, "keep")
+        out[name] = pd.Series(frame[col].to_numpy(dtype=object)[src], index=out.index)
 
 
 # --------------------------------------------------------------------------- loading

@@ -467,6 +467,12 @@ class AssignedTraffic:
         )
         out["claimed"] = spread("claimed", False, bool)
         out["covered"] = spread("covered", False, bool)
+        from evalcov.outcomes import failed_rows
+
+        # The default failure definition: a custom one (a callable) is not saved with the map.
+        failed = failed_rows(out)
+        if failed is not None:
+            out["failed"] = failed
         return out
 
     def drift(self, freq: Any = "W", **options: Any) -> Any:

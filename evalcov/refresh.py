@@ -45,6 +45,7 @@ def suggest_additions(
     budget: int = 50,
     candidates_per_gap: int | None = 30,
     skip_pii: bool = True,
+    by: str = "traffic",
 ) -> pd.DataFrame:
     """Greedy eval-set additions: real traffic queries that cover the most uncovered traffic.
 
@@ -69,6 +70,12 @@ def suggest_additions(
     skip_pii : bool, default=True
         Leave out queries in which the default redactor finds PII (emails, phone numbers,
         ...): they would put a user's data into the eval set.
+    by : {"traffic", "risk"}, default="traffic"
+        What a pick gains. "traffic": traffic newly covered. "risk" (needs failure outcomes):
+        failed traffic newly covered -- the same coverage rule decides what a pick covers,
+        but covering a cluster counts for the failures in it, so the budget goes where the
+        untested failures are; candidates are then the gap queries nearest the centroid of
+        each gap's failed traffic.
 
     Returns
     -------
@@ -77,7 +84,9 @@ def suggest_additions(
         :func:`evalcov.export.query_id`), ``text`` (the raw normalized query, not redacted,
         since it becomes an eval prompt), ``cluster``, ``label``, ``traffic_gain`` (share of
         all traffic newly covered by this pick) and ``projected_coverage`` (coverage after
-        this pick). The last ``projected_coverage`` is
+        this pick); with ``by="risk"`` also ``failure_gain`` (share of all failures newly
+        covered) and ``projected_untested_failures`` (share of all failures still in
+        uncovered traffic after this pick). The last ``projected_coverage`` is
         ``report.with_evals(result["text"]).coverage``; earlier rows match
         ``with_evals(result["text"][:rank])`` up to traffic texts lying exactly on a claim
         radius, which float rounding in the engine may count either way.
@@ -92,13 +101,23 @@ def suggest_additions(
         raise ValueError(
             f"candidates_per_gap must be a positive integer or None, got {candidates_per_gap!r}"
         )
+    if by not in ("traffic", "risk"):
+        raise ValueError(f"by must be 'traffic' or 'risk', got {by!r}")
     u = report.unique_
     U = report.traffic_embeddings_
     labels = u["cluster"].to_numpy()
     w = u["weight"].to_numpy(dtype=np.float64)
     cs, ts = report.analyzer_.covered_share, report.analyzer_.thin_share
     total = w.sum()
-    cand = _candidates(report, candidates_per_gap)
+    # The value a pick gains: traffic, or failed traffic (same coverage rule either way).
+    v = w
+    if by == "risk":
+        from evalcov.outcomes import text_outcomes
+
+        report.gaps(n=0, by="risk")  # raises the clear error when there are no failures
+        v = text_outcomes(report.queries, report.traffic_dedup_.codes, len(u))["failed_weight"]
+        v = v.to_numpy()
+    cand = _candidates(report, candidates_per_gap, v)
     if skip_pii and len(cand):
         from evalcov.redact import get_redactor
 
@@ -106,6 +125,8 @@ def suggest_additions(
         clean = get_redactor("default").redact(texts)
         cand = cand[[a == b for a, b in zip(texts, clean, strict=True)]]
     columns = ["rank", "id", "text", "cluster", "label", "traffic_gain", "projected_coverage"]
+    if by == "risk":
+        columns += ["failure_gain", "projected_untested_failures"]
     if budget == 0 or len(cand) == 0 or total <= 0:
         return pd.DataFrame({c: [] for c in columns})
 
@@ -116,6 +137,7 @@ def suggest_additions(
         (np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), n_clusters)
     )
     T = np.bincount(labels, weights=w, minlength=n_clusters)
+    V = np.bincount(labels, weights=v, minlength=n_clusters)
     claimed = u["claimed"].to_numpy(dtype=bool).copy()
     eval_labels = np.asarray(report.eval_labels_, dtype=np.int64)
     # Scoring takes a candidate's prompt to count in its own cluster; the curve below uses the
@@ -126,20 +148,22 @@ def suggest_additions(
     picks: list[int] = []
     gains: list[float] = []
     curve: list[float] = []
+    failure_curve: list[float] = []
     for _ in range(int(budget)):
         G = np.bincount(labels, weights=w * claimed, minlength=n_clusters)
         valid = eval_labels[eval_labels >= 0]
         n_eval = np.bincount(valid, minlength=n_clusters)
         # Every candidate adds its claims to the clusters they fall in and one prompt to its
         # home cluster; expected counts stay based on the original eval set.
-        rule = _ClusterRule(T, report.eval_base_, cs, ts)
+        rule = _ClusterRule(T, report.eval_base_, cs, ts, V)
         base = rule.covered(G, n_eval)
         Y = (A.multiply(w * ~claimed).tocsr() @ P).tocsr()
         own = np.asarray(Y[np.arange(m), home]).ravel()
         C = Y.tocoo()
         away = C.col != home[C.row]
         r, c, y = C.row[away], C.col[away], C.data[away]
-        gain = np.bincount(r, weights=rule.covered(G[c] + y, n_eval[c], c) - base[c], minlength=m)
+        after = rule.covered(G[c] + y, n_eval[c], c)
+        gain = np.bincount(r, weights=after - base[c], minlength=m)
         gain += rule.covered(G[home] + own, n_eval[home] + 1, home) - base[home]
         progress = np.bincount(C.row, weights=C.data * (G[C.col] < cs * T[C.col]), minlength=m)
         score = np.where(available, gain + _PROGRESS_WEIGHT * progress, -np.inf)
@@ -154,6 +178,7 @@ def suggest_additions(
             claimed, labels, w, eval_labels, cs, ts, n_base=report.eval_base_
         )[0]
         new = float((w * covered).sum() / total)
+        failure_curve.append(float((v * ~covered).sum() / v.sum()) if v.sum() > 0 else 0.0)
         picks.append(int(cand[best]))
         gains.append(new - coverage)
         curve.append(new)
@@ -167,7 +192,7 @@ def suggest_additions(
     curve[-1] = exact
     picked_labels = labels[picks]
     names = report.clusters.set_index("cluster")["label"]
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "rank": np.arange(1, len(picks) + 1),
             "id": [query_id(t) for t in texts],
@@ -178,6 +203,11 @@ def suggest_additions(
             "projected_coverage": curve,
         }
     )
+    if by == "risk":
+        start = float((v * ~u["covered"].to_numpy(dtype=bool)).sum() / v.sum())
+        out["failure_gain"] = 0.0 - np.diff([start, *failure_curve])
+        out["projected_untested_failures"] = failure_curve
+    return out
 
 
 class _ClusterRule:
@@ -188,22 +218,29 @@ class _ClusterRule:
     the reported curve uses :func:`evalcov.coverage.covered_from_claims` on the full claims.
     """
 
-    def __init__(self, T: np.ndarray, n_eval_total: int, cs: float, ts: float):
+    def __init__(
+        self, T: np.ndarray, n_eval_total: int, cs: float, ts: float, V: np.ndarray | None = None
+    ):
         self.T = T
+        self.V = T if V is None else V
         self.expected = n_eval_total * T / T.sum()
         self.cs, self.ts = cs, ts
 
     def covered(
         self, G: np.ndarray, n_eval: np.ndarray, clusters: np.ndarray | None = None
     ) -> np.ndarray:
+        """Covered value per cluster: the cluster's total ``V`` (its traffic, or a value such
+        as its failed traffic) when the traffic ``G`` claimed and its prompts make it tested,
+        else 0."""
         T = self.T if clusters is None else self.T[clusters]
+        V = self.V if clusters is None else self.V[clusters]
         expected = self.expected if clusters is None else self.expected[clusters]
         share = np.divide(G, T, out=np.zeros(len(G)), where=T > 0)
         tested, _ = cluster_levels(share, n_eval, expected, self.cs, self.ts)
-        return np.where(tested, T, 0.0)
+        return np.where(tested, V, 0.0)
 
 
-def _candidates(report: CoverageReport, per_gap: int | None) -> np.ndarray:
+def _candidates(report: CoverageReport, per_gap: int | None, value: np.ndarray) -> np.ndarray:
     u = report.unique_
     U = report.traffic_embeddings_
     labels = u["cluster"].to_numpy()
@@ -213,7 +250,9 @@ def _candidates(report: CoverageReport, per_gap: int | None) -> np.ndarray:
     for c in report.gaps(n=None)["cluster"]:
         pool = np.flatnonzero(open_ & (labels == c))
         if per_gap is not None and len(pool) > per_gap:
-            centroid = (w[pool, None] * U[pool]).sum(axis=0)
+            # Centred on what the gain counts (traffic, or failed traffic when it has any).
+            vw = value[pool] if value[pool].sum() > 0 else w[pool]
+            centroid = (vw[:, None] * U[pool]).sum(axis=0)
             order = np.argsort(-(U[pool] @ centroid), kind="stable")
             pool = np.sort(pool[order[:per_gap]])
         out.append(pool)

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evalcov.coverage import is_covered
+
 if TYPE_CHECKING:
     from evalcov.analyzer import CoverageAnalyzer
     from evalcov.dedupe import Deduped
@@ -29,9 +31,12 @@ class CoverageReport:
         Traffic-weighted share of analyzed production queries the eval set covers.
     queries : DataFrame
         One row per input traffic row, in input order with the input's index: text, excluded,
-        reason, id, weight, (time, user, outcome columns), cluster, cluster_label, topic,
+        reason, id, weight, (time, user), outcome columns (error, feedback, latency_s, cost,
+        score_<name>, session, ...) when the traffic has them, cluster, cluster_label, topic,
         topic_label, similarity (cosine to the nearest eval prompt), nearest_eval, covered,
-        outlier. Excluded rows have cluster and topic -1, NaN similarity and covered False.
+        outlier, and ``failed`` (nullable boolean, NA where the outcome is unknown) when
+        outcomes define failures. Excluded rows have cluster and topic -1, NaN similarity and
+        covered False.
     clusters : DataFrame
         One row per cluster of the map (the grain at which the eval set testifies), cluster 0
         the largest by traffic: cluster, label, topic, n_queries, n_unique, traffic_share,
@@ -130,6 +135,11 @@ class CoverageReport:
         )
         out["covered"] = spread(u["covered"].to_numpy(), False, bool)
         out["outlier"] = spread(u["outlier"].to_numpy(), False, bool)
+        from evalcov.outcomes import failed_rows
+
+        failed = failed_rows(out, getattr(self.analyzer_, "failure", None))
+        if failed is not None:
+            out["failed"] = failed
         return out
 
     def _per_eval_row(self) -> pd.DataFrame:
@@ -157,8 +167,8 @@ class CoverageReport:
         """Traffic-weighted share of analyzed queries the eval set does not cover."""
         return 1.0 - self.coverage
 
-    def gaps(self, n: int | None = 10, level: str = "topic") -> pd.DataFrame:
-        """Traffic the eval set does not test, ranked by the share of all traffic it holds.
+    def gaps(self, n: int | None = 10, level: str = "topic", by: str = "traffic") -> pd.DataFrame:
+        """Traffic the eval set does not test, ranked by its share of all traffic (or failures).
 
         Parameters
         ----------
@@ -169,17 +179,27 @@ class CoverageReport:
             several clusters is one gap), with the columns of :attr:`topics` and ``cluster``,
             its heaviest untested cluster. ``"cluster"``: one row per uncovered cluster, with
             the columns of :attr:`clusters`.
+        by : {"traffic", "risk"}, default="traffic"
+            "traffic": by ``uncovered_share``, the share of *all* traffic that is in the row
+            and not covered. "risk" (needs outcome data): by ``excess_failures``, the failures
+            in the gap's uncovered traffic beyond what the overall failure rate predicts
+            there, then ``untested_failures`` (all failures in its uncovered traffic). Ranking
+            by excess keeps a large gap that fails at the usual rate (users are as happy there
+            as anywhere) below a smaller one that fails far more often.
 
-        ``uncovered_share`` is the share of *all* traffic that is in the row and not covered.
-        Thin traffic is tested, so it is no gap: see :meth:`thin` for the depth question.
+        When the traffic has outcomes, the rows carry the columns of :meth:`outcomes` for the
+        same level (``failure_rate``, ``failure_rate_low``, ``failure_rate_high``,
+        ``untested_failures``, ...). Thin traffic is tested, so it is no gap: see :meth:`thin`
+        for the depth question.
         """
         if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
             raise ValueError(f"n must be a non-negative integer or None, got {n!r}")
+        if by not in ("traffic", "risk"):
+            raise ValueError(f"by must be 'traffic' or 'risk', got {by!r}")
         if level == "cluster":
             c = self.clusters
             gaps = c[c["status"] == "uncovered"].copy()
             gaps.insert(4, "uncovered_share", gaps["traffic_share"] * (1 - gaps["coverage"]))
-            key = "cluster"
         elif level == "topic":
             t = self.topics
             gaps = t[t["uncovered_share"] > 0].copy()
@@ -189,10 +209,22 @@ class CoverageReport:
             )
             heaviest = open_.groupby("topic", sort=False)["cluster"].first()
             gaps.insert(1, "cluster", gaps["topic"].map(heaviest).astype(np.int64))
-            key = "topic"
         else:
             raise ValueError(f"level must be 'topic' or 'cluster', got {level!r}")
-        gaps = gaps.sort_values(["uncovered_share", key], ascending=[False, True])
+        outcomes = self.outcomes(group=level)
+        if by == "risk" and (outcomes is None or "untested_failures" not in outcomes.columns):
+            raise ValueError(
+                "gaps(by='risk') needs failure outcomes: the traffic has no 'error' or "
+                "'feedback' column; pass failure=<column, Series or callable> to analyze()"
+            )
+        if outcomes is not None:
+            gaps = gaps.merge(outcomes, on=level, how="left")
+        keys = (
+            ["excess_failures", "untested_failures", level]
+            if by == "risk"
+            else ["uncovered_share", level]
+        )
+        gaps = gaps.sort_values(keys, ascending=[False] * (len(keys) - 1) + [True])
         return gaps.head(n).reset_index(drop=True) if n is not None else gaps.reset_index(drop=True)
 
     def thin(self, alpha: float = 0.05) -> pd.DataFrame:
@@ -207,6 +239,33 @@ class CoverageReport:
         out = t[keep].copy()
         out["missing_eval"] = np.ceil(out["expected_eval"] - out["n_eval"]).astype(int)
         return out.sort_values(["p_under", "topic"]).reset_index(drop=True)
+
+    def outcomes(self, group: str = "cluster", alpha: float = 0.05) -> pd.DataFrame | None:
+        """Outcomes per cluster (or per ``group`` column of :attr:`queries`), or None without
+        outcome data; see :func:`evalcov.outcomes.group_outcomes` for the columns and tests."""
+        from evalcov.outcomes import group_outcomes
+
+        return group_outcomes(self.queries, group=group, alpha=alpha)
+
+    def failing_covered(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Tested clusters (covered or thin) that fail significantly more than the rest.
+
+        The eval set tests these, yet production fails there: a quality problem for the model
+        or the prompts, not a gap of the eval set. A cluster is listed when its status is
+        covered and the one-sided test of its failure rate against the rest, Holm-adjusted
+        over all clusters, is below ``alpha`` (see :func:`evalcov.outcomes.group_outcomes`).
+        Sorted by failure rate, highest first.
+        """
+        outcomes = self.outcomes(alpha=alpha)
+        if outcomes is None or "failure_rate" not in outcomes.columns:
+            raise ValueError(
+                "failing_covered() needs failure outcomes: the traffic has no 'error' or "
+                "'feedback' column; pass failure=<column, Series or callable> to analyze()"
+            )
+        c = self.clusters.merge(outcomes, on="cluster", how="left")
+        keep = is_covered(c["status"].to_numpy()) & c["significant"].to_numpy(dtype=bool)
+        out = c[keep].sort_values(["failure_rate", "cluster"], ascending=[False, True])
+        return out.reset_index(drop=True)
 
     def overcovered(self, min_ratio: float = 3.0, alpha: float = 0.05) -> pd.DataFrame:
         """Clusters where eval prompts pile up relative to their traffic (eval redundancy).
@@ -367,7 +426,17 @@ class CoverageReport:
             "embedder": self.embedder_.name,
             "claim_k": int(self.claim_k_),
             "random_state": int(self.analyzer_.random_state),
+            **self._outcome_summary(),
         }
+
+    def _outcome_summary(self) -> dict[str, Any]:
+        """Outcome headline numbers, present only when the traffic has outcomes."""
+        from evalcov.outcomes import outcome_summary
+
+        out = outcome_summary(self.queries)
+        if "failure_rate" in out:
+            out["n_failing_covered"] = int(len(self.failing_covered()))
+        return out
 
     def _traffic_summary(self) -> dict[str, Any]:
         """Row accounting of the traffic (a Dask report counts it on the workers instead)."""
