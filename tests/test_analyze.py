@@ -122,9 +122,12 @@ def test_held_out_intents_are_flagged_and_covered_ones_are_not(report, scenario)
     # a prompt (here timezone), which the rule reports as a gap.
     assert uncovered_rate[COVERED].mean() <= 0.15
     true_coverage = q["intent"].isin(COVERED).mean()
-    # The same fragments make the estimate low: 0.715-0.775 against 0.80 over seeds 0-4 here
-    # (exact with one cluster per intent, n_clusters=10).
-    assert abs(report.coverage - true_coverage) <= 0.1
+    # The same fragments make the estimate low (exact with one cluster per intent,
+    # n_clusters=10). Presence is a yes/no per cluster, so a prompt-less fragment no longer
+    # earns the partial credit of its claims: 0.6875 against 0.80 at seed 0 here (0.715-0.775
+    # under the rule of evalcov 0.2). On all of CLINC150 the same change moves the error from
+    # 0.010 to 0.001 (benchmarks/results/coverage_production.md).
+    assert abs(report.coverage - true_coverage) <= 0.125
     gaps = report.gaps()
     assert len(gaps) >= 1 and gaps["uncovered_share"].is_monotonic_decreasing
     top_gap_intents = q[q["cluster"].isin(gaps["cluster"])]["intent"].value_counts()

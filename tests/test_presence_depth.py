@@ -91,7 +91,8 @@ def test_topics_table_adds_up_to_the_clusters(zipf):
         assert row.n_eval == members["n_eval"].sum()
         assert row.traffic_share == pytest.approx(members["traffic_share"].sum())
     analyzed = q[~q["excluded"]]
-    assert (analyzed["topic"] == c.set_index("cluster").loc[analyzed["cluster"], "topic"]).all()
+    topic_of = c.set_index("cluster")["topic"]
+    assert (analyzed["topic"].to_numpy() == topic_of.loc[analyzed["cluster"]].to_numpy()).all()
     assert set(t["status"]) <= {"covered", "thin", "partial", "uncovered"}
     # Gaps per topic hold exactly the uncovered traffic, as the cluster-level gaps do.
     uncovered = 1.0 - report.coverage
@@ -101,20 +102,18 @@ def test_topics_table_adds_up_to_the_clusters(zipf):
         report.gaps(level="intent")
 
 
-def test_the_old_rule_would_have_flagged_the_heavy_topic(zipf):
-    """The same claims judged with the traffic-proportional test as presence, as before:
-    most of the heavy traffic would be a gap. Guards against the rule sliding back."""
-    from scipy import stats
+def test_presence_never_depends_on_volume_depth_does():
+    """The rule itself: five prompts in a cluster that expects forty are tested and thin; the
+    same five prompts where five are expected are tested and not thin; a lone prompt needs
+    claims behind it; claims alone need half of the cluster."""
+    from evalcov.coverage import cluster_levels
 
-    traffic, report = zipf
-    c = report.clusters
-    old_tested = (c["claimed_share"] >= 0.5) | (
-        (c["n_eval"] >= 2) & (stats.poisson.cdf(c["n_eval"], c["expected_eval"]) >= 0.05)
-    )
-    heavy = (traffic["intent"] == HEAVY).to_numpy()
-    clusters = report.queries.loc[heavy, "cluster"]
-    assert (~old_tested.to_numpy()[clusters]).mean() > 0.3
-    assert report.queries.loc[heavy, "covered"].mean() >= 0.95
+    share = np.array([0.1, 0.1, 0.1, 0.25, 0.6, 0.4])
+    n_eval = np.array([5, 5, 1, 1, 0, 0])
+    expected = np.array([40.0, 5.0, 40.0, 1.0, 3.0, 3.0])
+    tested, thin = cluster_levels(share, n_eval, expected, covered_share=0.5, thin_share=0.2)
+    assert tested.tolist() == [True, True, False, True, True, False]
+    assert thin.tolist() == [True, False, False, False, True, False]
 
 
 def test_fragments_of_one_request_are_one_topic_and_other_requests_stay_apart(clinc):
