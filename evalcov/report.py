@@ -27,8 +27,9 @@ class CoverageReport:
     queries : DataFrame
         One row per input traffic row, in input order with the input's index: text, excluded,
         reason, id, weight, (time, user), cluster, cluster_label, similarity (cosine to the
-        nearest eval prompt), nearest_eval, covered, outlier. Excluded rows have cluster -1,
-        NaN similarity and covered False.
+        nearest eval prompt), nearest_eval, covered, outlier, lang (ISO 639-1 code detected
+        offline, "und" without letters). Excluded rows have cluster -1, NaN similarity,
+        covered False and lang None.
     clusters : DataFrame
         One row per cluster, cluster 0 the largest by traffic: cluster, label, n_queries,
         n_unique, traffic_share, n_eval, expected_eval, coverage, claimed_share,
@@ -38,7 +39,7 @@ class CoverageReport:
     unique_ : DataFrame
         One row per distinct traffic text (the unit the map works on): text, weight, count,
         cluster, outlier, similarity, nearest_eval (row of ``eval_embeddings_``), claimed,
-        covered. Row i matches row i of ``traffic_embeddings_``.
+        covered, lang. Row i matches row i of ``traffic_embeddings_``.
     traffic_embeddings_, eval_embeddings_ : ndarray
         Unit-norm embeddings of the distinct traffic texts and distinct eval prompts.
     map_ : TrafficMap
@@ -109,6 +110,8 @@ class CoverageReport:
         )
         out["covered"] = spread(u["covered"].to_numpy(), False, bool)
         out["outlier"] = spread(u["outlier"].to_numpy(), False, bool)
+        if "lang" in u:
+            out["lang"] = np.where(ok, spread(u["lang"].to_numpy(dtype=object), None), None)
         return out
 
     def _per_eval_row(self) -> pd.DataFrame:
@@ -205,6 +208,7 @@ class CoverageReport:
             eval_embeddings=E,
             claim_k=self.claim_k_,
             eval_base=self.eval_base_,
+            lang=self.unique_["lang"].to_numpy() if "lang" in self.unique_ else None,
         )
 
     # ------------------------------------------------------- delegated to their modules
@@ -281,7 +285,25 @@ class CoverageReport:
             "embedder": self.embedder_.name,
             "claim_k": int(self.claim_k_),
             "random_state": int(self.analyzer_.random_state),
+            **self._language_summary(),
         }
+
+    def _language_summary(self) -> dict[str, Any]:
+        """``languages`` (lang -> traffic share and coverage) and ``language_warning``."""
+        from evalcov.languages import embedder_languages, language_table, unsupported_warning
+
+        u = self.unique_
+        if "lang" not in u:
+            return {}
+        table = language_table(u["lang"].to_numpy(), u["weight"].to_numpy(), u["covered"])
+        languages = {
+            str(r.lang): {"share": float(r.traffic_share), "coverage": float(r.coverage)}
+            for r in table.itertuples()
+        }
+        warning = unsupported_warning(
+            languages, embedder_languages(self.embedder_), self.embedder_.name
+        )
+        return {"languages": languages, "language_warning": warning}
 
     def _traffic_summary(self) -> dict[str, Any]:
         """Row accounting of the traffic (a Dask report counts it on the workers instead)."""
