@@ -229,3 +229,11 @@ def kmeans_vote(report, seed: int) -> np.ndarray:
         )
         votes.append(covered)
     return np.mean(votes, axis=0) >= 0.5
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub Markdown table (values as ``str`` gives them)."""
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])

@@ -18,7 +18,12 @@ from evalcov.dedupe import Deduped, dedupe
 from evalcov.embedders import embed, get_embedder
 from evalcov.ingest import read_evals, read_traffic
 from evalcov.labels import name_groups, stop_words_for
-from evalcov.languages import detect_languages, languages_present
+from evalcov.languages import (
+    detect_languages,
+    embedder_languages,
+    languages_present,
+    mark_language_bins,
+)
 from evalcov.mapping import TrafficMap
 from evalcov.report import CoverageReport
 
@@ -238,6 +243,9 @@ def build_report(
         labeler=analyzer.labeler,
         redact=_redact_function(analyzer.redact),
     )
+    if analyzer.labeler is None:
+        supported = embedder_languages(analyzer.embedder_)
+        names = mark_language_bins(names, lang, labels, dt.weights, supported)
     clusters.insert(1, "label", names)
     clusters["keywords"] = keywords
     clusters["examples"] = examples

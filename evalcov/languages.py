@@ -24,6 +24,7 @@ __all__ = [
     "embedder_languages",
     "language_table",
     "languages_present",
+    "mark_language_bins",
     "unsupported_warning",
 ]
 
@@ -200,3 +201,26 @@ def languages_present(
     dominant = group_share.to_numpy() >= min_group_share
     keep |= set(group_share.index.get_level_values("lang")[dominant])
     return sorted(keep)
+
+
+def mark_language_bins(
+    names: list[str],
+    lang: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    supported: frozenset[str] | None,
+    min_share: float = 0.6,
+) -> list[str]:
+    """Prefix ``"[es] "`` to the name of each group whose traffic is mostly (``min_share``) in
+    a language the embedder was not trained for: such a group gathers that language's
+    queries whatever they ask, so its name describes only part of it."""
+    if supported is None:
+        return list(names)
+    frame = pd.DataFrame({"lang": lang, "group": labels, "weight": weights})
+    per_group = frame.groupby(["group", "lang"])["weight"].sum()
+    share = per_group / per_group.groupby(level="group").transform("sum")
+    out = list(names)
+    for (group, code), s in share.items():
+        if s >= min_share and code not in supported and code != UNDETERMINED:
+            out[int(group)] = f"[{code}] {out[int(group)]}"
+    return out

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evalcov.languages import detect_languages, language_table, languages_present
+from evalcov.languages import (
+    detect_languages,
+    language_table,
+    languages_present,
+    mark_language_bins,
+)
 
 LANGS = ["en", "de", "it", "tr", "ja", "nl", "kk"]
 
@@ -57,3 +62,13 @@ def test_language_table_and_languages_present():
     groups = np.array([0, 0, 1, 0, 0])
     # de is 1% of traffic but no group's majority: its stop words stay out; und never counts.
     assert languages_present(lang, groups, weights, min_share=0.02) == ["en", "es"]
+
+
+def test_groups_mostly_in_an_unsupported_language_are_marked():
+    lang = np.array(["es", "es", "en", "en", "de", "en"], dtype=object)
+    groups = np.array([0, 0, 0, 1, 1, 2])
+    weights = np.array([2.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+    names = ["tarjeta rechazada", "card / karte", "card declined"]
+    marked = mark_language_bins(names, lang, groups, weights, frozenset({"en"}))
+    assert marked == ["[es] tarjeta rechazada", "card / karte", "card declined"]
+    assert mark_language_bins(names, lang, groups, weights, None) == names
