@@ -305,8 +305,9 @@ def analyze(
     time: str | None = None,
     embedder: Any = "default",
     random_state: int = 0,
+    by: str | None = None,
     **options: Any,
-) -> CoverageReport:
+) -> Any:
     """Measure how well an eval set covers production traffic.
 
     Parameters
@@ -323,14 +324,25 @@ def analyze(
         "default", "fast", "multilingual", an Embedder, SentenceTransformer or callable.
     random_state : int, default=0
         Same inputs and seed give the same clusters and numbers.
+    by : {"lang"}, optional
+        ``"lang"`` runs one analysis per language of the traffic (each against the whole
+        eval set) and combines them, see :func:`evalcov.by_language.analyze_by_language`.
     **options
         Reader options (``eval_text``, ``id``, ``weight``, ``user``, ``turns``,
         ``prompt_var``, ``format``, ``max_chars``) and :class:`CoverageAnalyzer` parameters.
 
     Returns
     -------
-    CoverageReport
+    CoverageReport, or LanguageSplitReport with ``by="lang"``
     """
+    if by is not None:
+        if by != "lang":
+            raise ValueError(f'by must be None or "lang", got {by!r}')
+        from evalcov.by_language import analyze_by_language
+
+        return analyze_by_language(
+            traffic, evals, text, time, embedder=embedder, random_state=random_state, **options
+        )
     if type(traffic).__module__.startswith("dask."):
         from evalcov.distributed import analyze_dask
 

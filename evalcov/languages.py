@@ -173,7 +173,8 @@ def unsupported_warning(
     return (
         f"{share:.1%} of the traffic is in languages the embedder {embedder_name!r} was not "
         f"trained for ({listed}): their queries group by language rather than by topic. "
-        'Analyze with embedder="multilingual" (pip install "evalcov[multilingual]").'
+        'Analyze with embedder="multilingual" (pip install "evalcov[multilingual]"), or '
+        'each language on its own with by="lang".'
     )
 
 

@@ -169,7 +169,7 @@ def test_sample_languages_are_detected_and_summarized(sample_report):
     assert langs["es"]["share"] == pytest.approx((q["lang"] == "es").mean())
     # The sample has ~6% non-English traffic and the default model reads English only.
     warning = report.summary()["language_warning"]
-    assert 'embedder="multilingual"' in warning and "es " in warning
+    assert 'embedder="multilingual"' in warning and 'by="lang"' in warning and "es " in warning
     assert "multilingual" in report._repr_html_()
 
 
