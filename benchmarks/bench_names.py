@@ -3,7 +3,8 @@
 CLINC150 with 20% of intents held out of the eval set (the coverage benchmark's scenario):
 among gap clusters where one held-out intent is at least 60% of the traffic, the share whose
 name contains a word of that intent's name (both Snowball-stemmed), for the previous names
-(top c-TF-IDF unigrams/bigrams, English stop words of scikit-learn) and the new keyphrases,
+(top c-TF-IDF unigrams/bigrams, English stop words of scikit-learn) and the new keyphrases
+(whose stop words add the contractions and the other languages of the ``stop-words`` package),
 with phrase vectors from MiniLM (as the analyzer does) and without (each phrase stands for
 the texts holding it, as with a precomputed embedder). Then offline language detection
 accuracy per xSID language, each language's test file as its own traffic and all of them
