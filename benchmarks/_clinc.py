@@ -330,3 +330,11 @@ def clinc_embeddings(
         return base, base_vectors
     more, more_vectors = cached_embeddings(extra, model)
     return base + more, np.concatenate([base_vectors, more_vectors])
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A DataFrame as a GitHub Markdown table (values as ``str`` gives them)."""
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])

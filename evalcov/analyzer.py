@@ -17,7 +17,13 @@ from evalcov.coverage import (
 from evalcov.dedupe import Deduped, dedupe
 from evalcov.embedders import embed, get_embedder
 from evalcov.ingest import read_evals, read_traffic
-from evalcov.labels import central_examples, ctfidf_keywords, label_clusters
+from evalcov.labels import name_groups, stop_words_for
+from evalcov.languages import (
+    detect_languages,
+    embedder_languages,
+    languages_present,
+    mark_language_bins,
+)
 from evalcov.mapping import TrafficMap
 from evalcov.report import CoverageReport
 
@@ -226,11 +232,13 @@ def build_report(
     eval_embeddings: np.ndarray,
     claim_k: int,
     eval_base: int | None = None,
+    lang: np.ndarray | None = None,
 ) -> CoverageReport:
     """Measure coverage of mapped traffic by an eval set (shared by fit and with_evals).
 
     ``claim_k`` and ``eval_base`` (the eval set size that expected prompt counts are based on)
     are fixed at fit time, so that adding prompts later only ever adds claims and prompts.
+    ``lang`` (language per distinct text) is detected when not given.
     """
     dt, de, U, E = traffic_dedup, eval_dedup, traffic_embeddings, eval_embeddings
     eval_base = len(de.texts) if eval_base is None else eval_base
@@ -250,16 +258,22 @@ def build_report(
     clusters = cluster_coverage(
         labels, dt.weights, covered, claimed_share, status, eval_labels, dt.counts, eval_base
     )
-    keywords = ctfidf_keywords(dt.texts, labels, dt.weights, n_clusters)
-    examples = central_examples(U, dt.texts, labels, dt.weights, n_clusters)
-    names = label_clusters(keywords, examples, analyzer.labeler)
-    if analyzer.redact:
-        from evalcov.redact import get_redactor
-
-        redactor = get_redactor(analyzer.redact)
-        flat = [t for ex in examples for t in ex]
-        clean = iter(redactor.redact(flat)) if flat else iter(())
-        examples = [[next(clean) for _ in ex] for ex in examples]
+    if lang is None:
+        lang = detect_languages(dt.texts, dt.weights)
+    names, keywords, examples = name_groups(
+        dt.texts,
+        labels,
+        dt.weights,
+        U,
+        n_clusters,
+        stop_words=stop_words_for(languages_present(lang, labels, dt.weights)),
+        embed_phrases=_phrase_embedder(analyzer),
+        labeler=analyzer.labeler,
+        redact=_redact_function(analyzer.redact),
+    )
+    if analyzer.labeler is None:
+        supported = embedder_languages(analyzer.embedder_)
+        names = mark_language_bins(names, lang, labels, dt.weights, supported)
     clusters.insert(1, "label", names)
     clusters.insert(2, "topic", analyzer.map_.topic_of_)
     clusters["keywords"] = keywords
@@ -275,6 +289,7 @@ def build_report(
             "nearest_eval": nearest,
             "claimed": claimed,
             "covered": covered,
+            "lang": lang,
         }
     )
     return CoverageReport(
@@ -293,6 +308,25 @@ def build_report(
     )
 
 
+def _phrase_embedder(analyzer: CoverageAnalyzer) -> Any:
+    """Embeds keyphrase candidates with the analyzer's model; None for a lookup table, which
+    cannot embed text it was not given (names then use the texts holding each phrase)."""
+    from evalcov.embedders import Precomputed
+
+    if isinstance(analyzer.embedder_, Precomputed):
+        return None
+    return lambda phrases: embed(phrases, analyzer.embedder_, cache=analyzer.cache)
+
+
+def _redact_function(redact: Any) -> Any:
+    """Redaction for examples, applied before a labeler (which may send them away) sees them."""
+    if not redact:
+        return None
+    from evalcov.redact import get_redactor
+
+    return get_redactor(redact).redact
+
+
 def analyze(
     traffic: Any,
     evals: Any,
@@ -300,8 +334,9 @@ def analyze(
     time: str | None = None,
     embedder: Any = "default",
     random_state: int = 0,
+    by: str | None = None,
     **options: Any,
-) -> CoverageReport:
+) -> Any:
     """Measure how well an eval set covers production traffic.
 
     Parameters
@@ -320,6 +355,9 @@ def analyze(
         or callable; see :func:`evalcov.get_embedder`.
     random_state : int, default=0
         Same inputs and seed give the same clusters and numbers.
+    by : {"lang"}, optional
+        ``"lang"`` runs one analysis per language of the traffic (each against the whole
+        eval set) and combines them, see :func:`evalcov.by_language.analyze_by_language`.
     **options
         Reader options (``eval_text``, ``id``, ``weight``, ``user``, ``turns``,
         ``prompt_var``, ``format``, ``max_chars``, ``unit``, ``outcomes``, ``eval_format``,
@@ -328,8 +366,16 @@ def analyze(
 
     Returns
     -------
-    CoverageReport
+    CoverageReport, or LanguageSplitReport with ``by="lang"``
     """
+    if by is not None:
+        if by != "lang":
+            raise ValueError(f'by must be None or "lang", got {by!r}')
+        from evalcov.by_language import analyze_by_language
+
+        return analyze_by_language(
+            traffic, evals, text, time, embedder=embedder, random_state=random_state, **options
+        )
     if type(traffic).__module__.startswith("dask."):
         from evalcov.distributed import analyze_dask
 

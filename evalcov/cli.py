@@ -314,6 +314,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         check_target(args.add_to, args.add_format, append=True)
     report = _analyze(args)
     print(repr(report))
+    _warn_languages(report)
     gaps = report.gaps(10)
     for r in gaps.itertuples():
         print(
@@ -381,11 +382,18 @@ def _run_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_languages(report: Any) -> None:
+    warning = report.summary().get("language_warning")
+    if warning:
+        print(f"warning: {warning}")
+
+
 def _run_drift(args: argparse.Namespace) -> int:
     _check_outputs(args.html, args.json)
     report = _analyze(args)
     drift = report.drift(freq=args.freq)
     print(repr(report))
+    _warn_languages(report)
     print(repr(drift))
     if args.html:
         _say(args, f"writing {args.html}")

@@ -34,9 +34,9 @@ class CoverageReport:
         reason, id, weight, (time, user), outcome columns (error, feedback, latency_s, cost,
         score_<name>, session, ...) when the traffic has them, cluster, cluster_label, topic,
         topic_label, similarity (cosine to the nearest eval prompt), nearest_eval, covered,
-        outlier, and ``failed`` (nullable boolean, NA where the outcome is unknown) when
-        outcomes define failures. Excluded rows have cluster and topic -1, NaN similarity and
-        covered False.
+        outlier, lang (ISO 639-1 code detected offline, "und" without letters), and ``failed``
+        (nullable boolean, NA where the outcome is unknown) when outcomes define failures.
+        Excluded rows have cluster and topic -1, NaN similarity, covered False and lang None.
     clusters : DataFrame
         One row per cluster of the map (the grain at which the eval set testifies), cluster 0
         the largest by traffic: cluster, label, topic, n_queries, n_unique, traffic_share,
@@ -59,7 +59,7 @@ class CoverageReport:
     unique_ : DataFrame
         One row per distinct traffic text (the unit the map works on): text, weight, count,
         cluster, outlier, similarity, nearest_eval (row of ``eval_embeddings_``), claimed,
-        covered. Row i matches row i of ``traffic_embeddings_``.
+        covered, lang. Row i matches row i of ``traffic_embeddings_``.
     traffic_embeddings_, eval_embeddings_ : ndarray
         Unit-norm embeddings of the distinct traffic texts and distinct eval prompts.
     map_ : TrafficMap
@@ -135,6 +135,8 @@ class CoverageReport:
         )
         out["covered"] = spread(u["covered"].to_numpy(), False, bool)
         out["outlier"] = spread(u["outlier"].to_numpy(), False, bool)
+        if "lang" in u:
+            out["lang"] = np.where(ok, spread(u["lang"].to_numpy(dtype=object), None), None)
         from evalcov.outcomes import failed_rows
 
         failed = failed_rows(out, getattr(self.analyzer_, "failure", None))
@@ -328,6 +330,7 @@ class CoverageReport:
             eval_embeddings=E,
             claim_k=self.claim_k_,
             eval_base=self.eval_base_,
+            lang=self.unique_["lang"].to_numpy() if "lang" in self.unique_ else None,
         )
 
     # ------------------------------------------------------- delegated to their modules
@@ -427,6 +430,7 @@ class CoverageReport:
             "claim_k": int(self.claim_k_),
             "random_state": int(self.analyzer_.random_state),
             **self._outcome_summary(),
+            **self._language_summary(),
         }
 
     def _outcome_summary(self) -> dict[str, Any]:
@@ -437,6 +441,23 @@ class CoverageReport:
         if "failure_rate" in out:
             out["n_failing_covered"] = int(len(self.failing_covered()))
         return out
+
+    def _language_summary(self) -> dict[str, Any]:
+        """``languages`` (lang -> traffic share and coverage) and ``language_warning``."""
+        from evalcov.languages import embedder_languages, language_table, unsupported_warning
+
+        u = self.unique_
+        if "lang" not in u:
+            return {}
+        table = language_table(u["lang"].to_numpy(), u["weight"].to_numpy(), u["covered"])
+        languages = {
+            str(r.lang): {"share": float(r.traffic_share), "coverage": float(r.coverage)}
+            for r in table.itertuples()
+        }
+        warning = unsupported_warning(
+            languages, embedder_languages(self.embedder_), self.embedder_.name
+        )
+        return {"languages": languages, "language_warning": warning}
 
     def _traffic_summary(self) -> dict[str, Any]:
         """Row accounting of the traffic (a Dask report counts it on the workers instead)."""

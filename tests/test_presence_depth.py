@@ -118,8 +118,9 @@ def test_presence_never_depends_on_volume_depth_does():
 
 def test_fragments_of_one_request_are_one_topic_and_other_requests_stay_apart(clinc):
     """A request k-means cut in two is one topic; a different request is not merged in."""
-    from evalcov.embedders import embed, get_embedder
     from sklearn.cluster import KMeans
+
+    from evalcov.embedders import embed, get_embedder
 
     by_intent = _by_intent(clinc, "train")
     a, b = by_intent["translate"], by_intent["tire_pressure"]

@@ -1,0 +1,74 @@
+"""Offline language detection on real multilingual queries (xSID)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evalcov.languages import (
+    detect_languages,
+    language_table,
+    languages_present,
+    mark_language_bins,
+)
+
+LANGS = ["en", "de", "it", "tr", "ja", "nl", "kk"]
+
+
+def _xsid(shared_data, lang: str, n: int = 120) -> list[str]:
+    path = shared_data / "xsid" / f"{lang}.test.conll"
+    if not path.is_file():
+        pytest.skip(f"{path} is not present")
+    texts = []
+    for block in path.read_text(encoding="utf-8").split("\n\n"):
+        for line in block.splitlines():
+            key, _, value = line.partition("=")
+            # Translated files also carry the English original as "# text-en =".
+            if key.strip() == "# text":
+                texts.append(value.strip())
+                break
+    return texts[:n]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_each_language_of_xsid_is_recognized(shared_data, lang):
+    detected = detect_languages(_xsid(shared_data, lang))
+    assert (detected == lang).mean() >= 0.95
+
+
+def test_short_english_queries_follow_the_traffic_s_language(shared_data):
+    texts = _xsid(shared_data, "en", 300) + ["stop alarm", "delete all alarms", "weather"]
+    detected = detect_languages(texts)
+    assert list(detected[-3:]) == ["en", "en", "en"]
+    # A clearly foreign query in English traffic keeps its language.
+    mixed = detect_languages(_xsid(shared_data, "en", 300) + _xsid(shared_data, "de", 5))
+    assert (mixed[-5:] == "de").all()
+
+
+def test_texts_without_letters_are_undetermined_and_weights_are_checked():
+    assert list(detect_languages(["1099", "?!", "my card was declined"])) == ["und", "und", "en"]
+    with pytest.raises(ValueError, match="weights"):
+        detect_languages(["a", "b"], np.ones(3))
+
+
+def test_language_table_and_languages_present():
+    lang = np.array(["en", "en", "es", "de", "und"], dtype=object)
+    weights = np.array([90.0, 5.0, 3.0, 1.0, 1.0])
+    covered = np.array([True, False, False, True, False])
+    table = language_table(lang, weights, covered)
+    assert table["lang"].tolist() == ["en", "es", "de", "und"]
+    assert table["traffic_share"].tolist() == pytest.approx([0.95, 0.03, 0.01, 0.01])
+    assert table["coverage"].tolist() == pytest.approx([90 / 95, 0.0, 1.0, 0.0])
+    groups = np.array([0, 0, 1, 0, 0])
+    # de is 1% of traffic but no group's majority: its stop words stay out; und never counts.
+    assert languages_present(lang, groups, weights, min_share=0.02) == ["en", "es"]
+
+
+def test_groups_mostly_in_an_unsupported_language_are_marked():
+    lang = np.array(["es", "es", "en", "en", "de", "en"], dtype=object)
+    groups = np.array([0, 0, 0, 1, 1, 2])
+    weights = np.array([2.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+    names = ["tarjeta rechazada", "card / karte", "card declined"]
+    marked = mark_language_bins(names, lang, groups, weights, frozenset({"en"}))
+    assert marked == ["[es] tarjeta rechazada", "card / karte", "card declined"]
+    assert mark_language_bins(names, lang, groups, weights, None) == names
