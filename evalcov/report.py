@@ -179,7 +179,8 @@ class CoverageReport:
         level : {"topic", "cluster"}, default="topic"
             ``"topic"``: one row per topic with untested traffic (a request split into
             several clusters is one gap), with the columns of :attr:`topics` and ``cluster``,
-            its heaviest untested cluster. ``"cluster"``: one row per uncovered cluster, with
+            its heaviest untested cluster, whose label, keywords and examples the row shows.
+            ``"cluster"``: one row per uncovered cluster, with
             the columns of :attr:`clusters`.
         by : {"traffic", "risk"}, default="traffic"
             "traffic": by ``uncovered_share``, the share of *all* traffic that is in the row
@@ -211,6 +212,11 @@ class CoverageReport:
             )
             heaviest = open_.groupby("topic", sort=False)["cluster"].first()
             gaps.insert(1, "cluster", gaps["topic"].map(heaviest).astype(np.int64))
+            # A gap is named and shown by the traffic it leaves untested: in a partial topic
+            # the heaviest cluster may be a tested one.
+            named = c.set_index("cluster").loc[gaps["cluster"]]
+            for column in ("label", "keywords", "examples"):
+                gaps[column] = named[column].to_numpy()
         else:
             raise ValueError(f"level must be 'topic' or 'cluster', got {level!r}")
         outcomes = self.outcomes(group=level)
