@@ -310,10 +310,13 @@ def build_report(
 
 def _phrase_embedder(analyzer: CoverageAnalyzer) -> Any:
     """Embeds keyphrase candidates with the analyzer's model; None for a lookup table, which
-    cannot embed text it was not given (names then use the texts holding each phrase)."""
+    cannot embed text it was not given, and for a remote endpoint, where a thousand phrases
+    per report would be paid requests the user did not ask for (names then use the texts
+    holding each phrase)."""
     from evalcov.embedders import Precomputed
+    from evalcov.embedders.openai_api import OpenAIEmbedder
 
-    if isinstance(analyzer.embedder_, Precomputed):
+    if isinstance(analyzer.embedder_, (Precomputed, OpenAIEmbedder)):
         return None
     return lambda phrases: embed(phrases, analyzer.embedder_, cache=analyzer.cache)
 

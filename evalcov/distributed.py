@@ -333,7 +333,7 @@ def analyze_dask(
     clusters["keywords"] = keywords
     clusters["examples"] = examples
 
-    per_row = _per_row_frame(rows, unique, clusters["label"].tolist(), list(de.texts))
+    per_row = _per_row_frame(rows, unique, _cluster_names(clusters), list(de.texts))
     windows = None
     if time is not None:
         windows = _windows(per_row, freq)
@@ -397,10 +397,7 @@ def assign_partitions(report: DaskCoverageReport, traffic: Any) -> Any:
         raise TypeError(f"report must be a DaskCoverageReport, got {type(report)!r}")
     rows = _read_rows(traffic, report.read_options_)
     return _per_row_frame(
-        rows,
-        report.unique_,
-        report.clusters["label"].tolist(),
-        list(report.eval_dedup_.texts),
+        rows, report.unique_, _cluster_names(report.clusters), list(report.eval_dedup_.texts)
     )
 
 
@@ -617,7 +614,19 @@ def _unique_meta() -> pd.DataFrame:
     )
 
 
-def _per_row_frame(rows: Any, unique: Any, labels: list, eval_texts: list) -> Any:
+def _cluster_names(clusters: pd.DataFrame) -> pd.DataFrame:
+    """Per cluster: its label, its topic and the topic's label (as CoverageReport.topics)."""
+    topic_names = topic_table(clusters, 1).set_index("topic")["label"]
+    return pd.DataFrame(
+        {
+            "label": clusters["label"].to_numpy(dtype=object),
+            "topic": clusters["topic"].to_numpy(dtype=np.int64),
+            "topic_label": topic_names.reindex(clusters["topic"]).to_numpy(dtype=object),
+        }
+    )
+
+
+def _per_row_frame(rows: Any, unique: Any, labels: pd.DataFrame, eval_texts: list) -> Any:
     """Per input row results (the columns of CoverageReport.queries), by a join on the text."""
     results = unique[["text", "cluster", "similarity", "nearest_eval", "covered", "outlier"]]
     results = results.astype({"text": rows["text"].dtype})
@@ -630,7 +639,7 @@ def _per_row_frame(rows: Any, unique: Any, labels: list, eval_texts: list) -> An
     return merged.map_partitions(_rows_result, labels, eval_texts, meta=meta)
 
 
-def _rows_result(part: pd.DataFrame, labels: list, eval_texts: list) -> pd.DataFrame:
+def _rows_result(part: pd.DataFrame, labels: pd.DataFrame, eval_texts: list) -> pd.DataFrame:
     excluded = part["excluded"].to_numpy(dtype=bool)
     found = part["_u_cluster"].notna().to_numpy()
     missing = ~excluded & ~found
@@ -645,11 +654,15 @@ def _rows_result(part: pd.DataFrame, labels: list, eval_texts: list) -> pd.DataF
     out = part.drop(columns=[c for c in part.columns if c.startswith("_u_")] + ["_index"])
     out.index = pd.Index(part["_index"].to_numpy(), name=None)
     cluster = np.where(ok, part["_u_cluster"].fillna(-1).to_numpy(), -1).astype(np.int64)
-    names = np.asarray(labels, dtype=object)
+    names = labels["label"].to_numpy(dtype=object)
     evals = np.asarray(eval_texts, dtype=object)
     nearest = part["_u_nearest_eval"].fillna(0).to_numpy().astype(np.int64)
     out["cluster"] = cluster
     out["cluster_label"] = np.where(ok, names[np.maximum(cluster, 0)], None)
+    topic = labels["topic"].to_numpy(dtype=np.int64)[np.maximum(cluster, 0)]
+    out["topic"] = np.where(ok, topic, -1)
+    topic_names = labels["topic_label"].to_numpy(dtype=object)
+    out["topic_label"] = np.where(ok, topic_names[np.maximum(cluster, 0)], None)
     out["similarity"] = np.where(ok, part["_u_similarity"].to_numpy(dtype=np.float64), np.nan)
     out["nearest_eval"] = np.where(ok, evals[nearest] if len(evals) else None, None)
     out["covered"] = ok & part["_u_covered"].fillna(False).to_numpy(dtype=bool)

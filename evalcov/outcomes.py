@@ -68,6 +68,16 @@ _SCALE_TOPS = (1.0, 5.0, 10.0, 100.0)
 _Z = 1.959963984540054
 
 
+def _numeric_outcomes(frame: pd.DataFrame) -> list[str]:
+    """Outcome columns that can be averaged: numbers and booleans. A categorical score (a
+    label such as "friendly") and text columns (session, response) are carried, not averaged."""
+    return [
+        c
+        for c in outcome_columns(frame.columns)
+        if pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
+    ]
+
+
 def outcome_columns(columns: Sequence[Any]) -> list[str]:
     """The standard outcome columns among ``columns``, in their order."""
     return [
@@ -343,7 +353,7 @@ def group_outcomes(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     q = _analyzed(queries, group)
-    metrics = [c for c in outcome_columns(q.columns) if c not in ("error", "feedback", "session")]
+    metrics = [c for c in _numeric_outcomes(q) if c not in ("error", "feedback", "session")]
     has_failed = "failed" in q.columns and q["failed"].notna().any()
     if not has_failed and not metrics:
         return None
@@ -458,9 +468,7 @@ def text_outcomes(queries: pd.DataFrame, codes: np.ndarray, n_texts: int) -> pd.
             c, weights=np.where(known, w * f, 0.0), minlength=n_texts
         )
         out["failure_rate"] = _weighted_mean(f, w, c, n_texts)
-    for m in outcome_columns(queries.columns):
-        if m == "session":
-            continue
+    for m in _numeric_outcomes(queries):
         x = queries[m].astype("Float64" if m == "error" else np.float64)
         out[m] = _weighted_mean(x.to_numpy(dtype=np.float64, na_value=np.nan)[ok], w, c, n_texts)
     return out

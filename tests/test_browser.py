@@ -213,6 +213,9 @@ def hostile_page(hostile_report, tmp_path_factory) -> tuple[Path, str]:
     chromium_binary()
     batch = hostile_report.export_for_labeling(n=10)
     batch[HOSTILE_TEXTS[1]] = HOSTILE_TEXTS[0]  # a hostile column name and value
+    # A right-to-left override in a text the page shows whatever the map's gaps are.
+    rlo = next(t for t in HOSTILE_TEXTS if "\u202e" in t)
+    batch.loc[batch.index[0], "text"] = f"{rlo} {batch['text'].iloc[0]}"
     path = tmp_path_factory.mktemp("hostile") / "report.html"
     page = hostile_report.to_html(
         path, drift_freq="MS", labeling_batch=batch, title=HOSTILE_TEXTS[3]

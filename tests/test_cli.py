@@ -73,7 +73,7 @@ def test_analyze_writes_report_summary_and_batch(analyzed, traffic):
     s = summary["summary"]
     assert s["n_rows"] == len(pd.read_csv(traffic)) and 0 <= s["coverage"] <= 1
     assert len(summary["gaps"]) == min(25, s["n_gaps"])
-    assert all(g["status"] in ("thin", "uncovered") for g in summary["gaps"])
+    assert all(g["status"] in ("uncovered", "partial") for g in summary["gaps"])
     page = (out / "report.html").read_text()
     assert f"{s['coverage']:.1%}" in page and "Labeling batch" in page
     batch = pd.read_csv(out / "batch.csv")

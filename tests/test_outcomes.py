@@ -188,7 +188,7 @@ def test_reader_carries_typed_outcome_columns_from_csv(tmp_path):
     assert t["thumbs"].tolist() == ["up", "", "down"], "keep= columns come as read"
     bad = tmp_path / "bad.csv"
     bad.write_text("query,latency_s\nhello,fast\n")
-    with pytest.raises(ValueError, match=r"'latency_s', row bad.csv:0"):
+    with pytest.raises(ValueError, match=r"'latency_s'.*rows bad.csv:0"):
         evalcov.read_traffic(bad)
     with pytest.raises(ValueError, match=r"column 'nope' \(keep=\) not found"):
         evalcov.read_traffic(path, keep=["nope"])

@@ -34,18 +34,8 @@ FILES = {
 
 
 def read_back(fmt: str, path: Path) -> list[str]:
-    """The prompts today's read_evals finds in a written file.
-
-    ragas and langsmith_dataset go through the generic path (a named text field, a flattened
-    JSON list) until the eval-format readers (issue 16) read them by name.
-    """
-    if fmt == "ragas":
-        frame = read_evals(path, text="user_input")
-    elif fmt == "langsmith_dataset":
-        examples = pd.json_normalize(json.loads(path.read_text(encoding="utf-8")))
-        frame = read_evals(examples, text="inputs.query")
-    else:
-        frame = read_evals(path)
+    """The prompts read_evals finds in a written file, each format read by its own reader."""
+    frame = read_evals(path, format=fmt if fmt in ("ragas", "langsmith_dataset") else None)
     return frame.loc[~frame["excluded"], "text"].tolist()
 
 
@@ -104,9 +94,12 @@ def test_every_format_round_trips_and_projects_coverage(refresh, tmp_path, fmt):
     ):
         rows = q[q["text"] == s.text]
         assert case.query_ids == rows["id"].astype(str).tolist()
-        assert case.topic == s.cluster and case.topic_name == s.label
+        # Cases carry the topic of the pick's cluster (issue 15), named as the report names it.
+        topic = report.clusters.set_index("cluster").loc[s.cluster, "topic"]
+        assert case.topic == topic
+        assert case.topic_name == report.topics.set_index("topic").loc[topic, "label"]
         assert case.traffic_share == pytest.approx(rows["weight"].sum() / total)
-        share = q.loc[q["cluster"] == s.cluster, "weight"].sum() / total
+        share = q.loc[q["topic"] == topic, "weight"].sum() / total
         assert case.topic_share == pytest.approx(share)
         ids = meta["query_ids"]
         in_file = ids if isinstance(ids, list) else json.loads(ids)
@@ -256,7 +249,7 @@ def test_failure_rate_from_outcomes(refresh, tmp_path):
         report.queries = q
     meta = metadata("promptfoo", tmp_path / "t.yaml")
     for case, m in zip(cases.itertuples(), meta, strict=True):
-        topic = (q["cluster"] == case.topic) & ~q["excluded"]
+        topic = (q["topic"] == case.topic) & ~q["excluded"]
         known = topic & error.notna()
         expected = (error[known] == True).mean()  # noqa: E712 - object column of bools
         assert case.failure_rate == pytest.approx(expected)

@@ -136,7 +136,12 @@ def coerce_outcome(name: str, values: list, labels: Any, column: Any) -> pd.Seri
     elif name == "feedback" or name.startswith("score_"):
         numbers_ = np.array([feedback_value(v) for v in values], dtype=np.float64)
         result = pd.Series(numbers_)
-        unread = [i for i in np.flatnonzero(np.isnan(numbers_)) if not is_missing(values[i])]
+        # A blank cell (a CSV's empty field) holds no feedback, as it holds no number below.
+        unread = [
+            i
+            for i in np.flatnonzero(np.isnan(numbers_))
+            if not (is_missing(values[i]) or _blank(values[i]))
+        ]
         if unread and name.startswith("score_"):
             # A categorical score (a label, not a number) stays as its text.
             return pd.Series([None if is_missing(v) else str(v) for v in values], dtype=object)
