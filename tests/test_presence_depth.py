@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_analyze import _by_intent
 
 import evalcov
 from evalcov.topics import cluster_connectivity, merge_clusters
@@ -18,13 +19,6 @@ from evalcov.topics import cluster_connectivity, merge_clusters
 HEAVY = "translate"
 COVERED = ["weather", "book_flight", "pin_change", "alarm", "recipe", "timezone", "play_music"]
 HELD_OUT = ["tire_pressure", "roll_dice"]
-
-
-def _by_intent(clinc: dict, split: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for text, intent in clinc[split]:
-        out.setdefault(intent, []).append(text)
-    return out
 
 
 @pytest.fixture(scope="module")
