@@ -1103,6 +1103,27 @@ EVAL_FAIL_RATE = {
 }
 DEFAULT_FAIL_RATE = 0.07
 
+# Outcomes of each request in the log (see the README's "Outcomes" section). A row *failed*
+# when the request errored or the user gave it a thumbs-down, evalcov's default definition, and
+# every topic fails with a planted probability: three topics carry the structure a risk view must
+# find, every other topic fails at the base rate.
+BASE_FAILURE_RATE = 0.04
+PLANTED_FAILURE_RATE = {
+    LAUNCH_TOPIC: 0.35,  # untested and failing: the assistant knows nothing of the new product
+    "international_transfer_fees": 0.30,  # tested and failing: a model problem, not a gap
+    "talk_to_human": 0.01,  # untested, and users are happy: the hand-off to an agent works
+}
+ERROR_SHARE_OF_FAILURES = 0.5  # the rest are answers that ran fine and got a thumbs-down
+TIMEOUT_SHARE_OF_ERRORS = 0.4  # errors that hit the gateway's timeout rather than failing fast
+TIMEOUT_S = 30.0
+FEEDBACK_RATE_OK = 0.10  # share of good answers a user rates (thumbs-up); most never do
+FEEDBACK_RATE_ERROR = 0.25  # share of errored requests the user also thumbs down
+MEDIAN_LATENCY_S = 2.2
+# Slower topics: the assistant looks things up (fee tables, the wallet's docs) before answering.
+LATENCY_FACTOR = {LAUNCH_TOPIC: 1.6, "international_transfer_fees": 1.4, "talk_to_human": 0.6}
+USD_PER_SECOND = 0.0004  # inference cost grows with the tokens generated, i.e. with latency
+USD_PER_REQUEST = 0.0002
+
 SYSTEM_PROMPT = (
     "You are Nova, the virtual assistant of Northwind Bank. Answer questions about Northwind "
     "accounts, cards and the app in two or three sentences. Never ask for full card numbers, "
@@ -1367,6 +1388,48 @@ def make_traffic(rng: random.Random) -> tuple[list[dict[str, str]], list[dict[st
 
 
 # --------------------------------------------------------------------------------------------
+# Outcomes: errors, thumbs, latency and cost
+
+
+def failure_rate(topic: str) -> float:
+    """The planted probability that a request of ``topic`` fails (errors or gets a thumbs-down)."""
+    return PLANTED_FAILURE_RATE.get(topic, BASE_FAILURE_RATE)
+
+
+def add_outcomes(
+    rows: list[dict[str, str]], truth: list[dict[str, str]], rng: random.Random
+) -> None:
+    """Add ``error``, ``feedback``, ``latency_s`` and ``cost`` to each log row, and the planted
+    ``failure_rate`` of its topic to each truth row, in place.
+
+    A row fails with its topic's planted probability. A failure is either an error (half of
+    them; some errors are timeouts) or an answer the user thumbed down, so a row failed exactly
+    when ``error`` is true or ``feedback`` is ``down``: evalcov's default failure definition
+    measures the planted rate. Users rate a tenth of good answers (``up``); most cells stay
+    blank, as in real logs.
+    """
+    for row, true in zip(rows, truth, strict=True):
+        topic = true["topic"]
+        rate = failure_rate(topic)
+        failed = rng.random() < rate
+        error = failed and rng.random() < ERROR_SHARE_OF_FAILURES
+        if error:
+            feedback = "down" if rng.random() < FEEDBACK_RATE_ERROR else ""
+        elif failed:
+            feedback = "down"
+        else:
+            feedback = "up" if rng.random() < FEEDBACK_RATE_OK else ""
+        latency = MEDIAN_LATENCY_S * LATENCY_FACTOR.get(topic, 1.0) * rng.lognormvariate(0, 0.45)
+        if error:
+            latency = TIMEOUT_S if rng.random() < TIMEOUT_SHARE_OF_ERRORS else latency / 3
+        cost = USD_PER_REQUEST + USD_PER_SECOND * latency * rng.lognormvariate(0, 0.2)
+        row.update(
+            error=str(error), feedback=feedback, latency_s=f"{latency:.2f}", cost=f"{cost:.5f}"
+        )
+        true["failure_rate"] = f"{rate:.2f}"
+
+
+# --------------------------------------------------------------------------------------------
 # Eval set, eval results, promptfoo config
 
 
@@ -1517,6 +1580,7 @@ def generate(out_dir: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     # One generator per output, so editing one file's recipe leaves the others unchanged.
     traffic, truth = make_traffic(random.Random(SEED))
+    add_outcomes(traffic, truth, random.Random(SEED + 3))
     evals = make_evals()
     results = make_eval_results(evals, random.Random(SEED + 1))
     chats = make_chat_logs(random.Random(SEED + 2))
