@@ -26,7 +26,6 @@ Statistics, and why:
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,6 +34,7 @@ import pandas as pd
 from scipy import stats
 
 from evalcov.coverage import _wilson as _coverage_wilson
+from evalcov.sources._outcomes import coerce_outcome, to_flags
 
 __all__ = [
     "OUTCOME_COLUMNS",
@@ -49,20 +49,6 @@ __all__ = [
 
 OUTCOME_COLUMNS = ("error", "feedback", "latency_s", "cost", "session")
 _SCORE_PREFIX = "score_"
-_TRUE = {"true", "t", "yes", "y", "1", "1.0", "error", "failed", "fail"}
-_FALSE = {"false", "f", "no", "n", "0", "0.0", "ok", "passed", "pass", "success"}
-_FEEDBACK_WORDS = {
-    "up": 1.0,
-    "thumbs_up": 1.0,
-    "thumbsup": 1.0,
-    "positive": 1.0,
-    "like": 1.0,
-    "down": 0.0,
-    "thumbs_down": 0.0,
-    "thumbsdown": 0.0,
-    "negative": 0.0,
-    "dislike": 0.0,
-}
 # Feedback scales in use: thumbs 0/1, -1/+1, stars 1..5, 0..10, percentages.
 _SCALE_TOPS = (1.0, 5.0, 10.0, 100.0)
 _Z = 1.959963984540054
@@ -85,83 +71,6 @@ def outcome_columns(columns: Sequence[Any]) -> list[str]:
         for c in columns
         if isinstance(c, str) and (c in OUTCOME_COLUMNS or c.startswith(_SCORE_PREFIX))
     ]
-
-
-def _is_missing(v: Any) -> bool:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return True
-    if isinstance(v, float) and np.isnan(v):
-        return True
-    return isinstance(v, str) and v.strip() == ""
-
-
-def coerce_outcome(name: str, values: Sequence[Any], row_labels: Sequence[str]) -> pd.Series:
-    """Convert one outcome column to its standard type, naming the first bad row.
-
-    ``error`` becomes nullable boolean (true/false/yes/no/1/0; blank is missing; any other
-    value, such as an error message or a status code, is True),
-    ``session`` str (missing stays NA), and every other outcome float64 (``feedback`` also
-    takes up/down, thumbs_up/thumbs_down, positive/negative, like/dislike and booleans).
-
-    Parameters
-    ----------
-    name : str
-        The standard column name.
-    values : sequence
-        Raw values, as read (CSV cells arrive as strings).
-    row_labels : sequence of str
-        Row names for error messages (``"traffic.csv:12"``).
-
-    Returns
-    -------
-    Series (positional index)
-    """
-    values = list(values)
-    if name == "session":
-        return pd.Series([None if _is_missing(v) else str(v) for v in values], dtype="str")
-    if name == "error":
-        return _to_bool(values, row_labels, "column 'error'", messages=True)
-    floats = np.empty(len(values), dtype=np.float64)
-    for i, (v, label) in enumerate(zip(values, row_labels, strict=True)):
-        if _is_missing(v):
-            floats[i] = np.nan
-            continue
-        if name == "feedback" and isinstance(v, str) and v.strip().lower() in _FEEDBACK_WORDS:
-            floats[i] = _FEEDBACK_WORDS[v.strip().lower()]
-            continue
-        try:
-            x = float(v)
-        except (TypeError, ValueError):
-            hint = " or up/down" if name == "feedback" else ""
-            raise ValueError(
-                f"column {name!r}, row {label}: expected a number{hint}, got {v!r}"
-            ) from None
-        if not np.isfinite(x):
-            raise ValueError(f"column {name!r}, row {label}: expected a finite number, got {v!r}")
-        floats[i] = x
-    return pd.Series(floats, dtype=np.float64)
-
-
-def _to_bool(values: list, row_labels: Sequence[str], what: str, messages: bool) -> pd.Series:
-    """Nullable booleans from flags; with ``messages``, any other non-empty value (an error
-    message, an error object, a non-zero status) is True, as logs record errors that way."""
-    out: list[Any] = []
-    for v, label in zip(values, row_labels, strict=True):
-        if _is_missing(v):
-            out.append(pd.NA)
-        elif isinstance(v, (bool, np.bool_)):
-            out.append(bool(v))
-        elif isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
-            out.append(v.strip().lower() in _TRUE)
-        elif isinstance(v, numbers.Number) and v in (0, 1):
-            out.append(bool(v))
-        elif messages and isinstance(v, (str, dict, numbers.Number)):
-            out.append(True)
-        else:
-            raise ValueError(
-                f"{what}, row {label}: expected true/false (or 1/0, yes/no), got {v!r}"
-            )
-    return pd.Series(out, dtype="boolean")
 
 
 def feedback_midpoint(feedback: np.ndarray) -> float:
@@ -262,7 +171,7 @@ def failed_rows(
             "failure must be a column name, a boolean Series, a callable on the queries or "
             f"None; got {type(failure).__name__}"
         )
-    parsed = _to_bool(values, labels, what, messages=False)
+    parsed = to_flags(values, labels, what)
     return pd.Series(parsed.array, index=queries.index, name="failed")
 
 

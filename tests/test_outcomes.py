@@ -32,12 +32,12 @@ def _rows(**columns) -> pd.DataFrame:
 
 def test_default_failure_is_error_or_low_feedback_and_unknown_stays_unknown():
     q = _rows(
-        error=[True, False, None, None, False, "timeout"],
+        error=[True, False, None, None, False, "failed"],
         feedback=[1.0, 0.0, 1.0, None, None, None],
     )
     failed = failed_rows(q)
     assert failed.dtype == "boolean" and list(failed.index) == list(q.index)
-    # error, thumbs-down, thumbs-up, nothing known, no error, error message
+    # error, thumbs-down, thumbs-up, nothing known, no error, error flag as a word
     assert failed.tolist() == [True, True, False, pd.NA, False, True]
 
 
@@ -68,7 +68,7 @@ def test_failure_as_column_series_and_callable():
 
 def test_bad_failure_inputs_name_the_problem():
     q = _rows(bad=["yes", "maybe"])
-    with pytest.raises(ValueError, match=r"failure column 'bad', row r1.*'maybe'"):
+    with pytest.raises(ValueError, match=r"failure column 'bad' must hold .*rows r1 \('maybe'\)"):
         failed_rows(q, "bad")
     with pytest.raises(ValueError, match="not a column"):
         failed_rows(q, "nope")
@@ -78,8 +78,32 @@ def test_bad_failure_inputs_name_the_problem():
         failed_rows(q, lambda rows: [True])
     with pytest.raises(TypeError, match="failure must be"):
         failed_rows(q, 3)
-    with pytest.raises(ValueError, match=r"column 'cost', row x.csv:1: expected a number"):
+    with pytest.raises(ValueError, match=r"column 'cost' must hold finite numbers; .*x.csv:1"):
         coerce_outcome("cost", ["0.1", "cheap"], ["x.csv:0", "x.csv:1"])
+
+
+def test_one_rule_reads_outcomes_on_reading_and_on_failure():
+    """read_traffic and failed_rows share one conversion: same values, same error."""
+    from evalcov.sources import coerce_outcome as reader_coerce
+
+    assert reader_coerce is coerce_outcome
+    flags = ["yes", "OK", 0, 1.0, "", None, "Failed", "success"]
+    assert coerce_outcome("error", flags, range(8)).tolist() == [
+        *(True, False, False, True, pd.NA, pd.NA, True, False)
+    ]
+    # An error message or a status code is not a flag: named with its row, never guessed.
+    with pytest.raises(ValueError, match=r"column 'error' must hold booleans.*r1 \('timeout'\)"):
+        failed_rows(_rows(error=[False, "timeout"]))
+    with pytest.raises(ValueError, match=r"column 'status' \(outcome 'error'\).*1 \(500\)"):
+        evalcov.read_traffic(
+            pd.DataFrame({"q": ["a", "b"], "status": [0, 500]}),
+            text="q",
+            outcomes={"error": "status"},
+        )
+    with pytest.raises(ValueError, match=r"column 'latency_s' must hold finite numbers.*0 \(inf\)"):
+        evalcov.read_traffic(pd.DataFrame({"q": ["a"], "latency_s": [np.inf]}), text="q")
+    thumbs = coerce_outcome("feedback", ["up", "👎", "", 4, "thumbs_down"], range(5))
+    np.testing.assert_array_equal(thumbs.to_numpy(), [1.0, 0.0, np.nan, 4.0, 0.0])
 
 
 # --------------------------------------------------------------- per-group statistics

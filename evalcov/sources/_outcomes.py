@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,14 @@ import pandas as pd
 
 from evalcov.sources._messages import is_missing
 
-__all__ = ["OUTCOME_COLUMNS", "coerce_outcome", "feedback_value", "is_outcome", "score_column"]
+__all__ = [
+    "OUTCOME_COLUMNS",
+    "coerce_outcome",
+    "feedback_value",
+    "is_outcome",
+    "score_column",
+    "to_flags",
+]
 
 OUTCOME_COLUMNS = (
     "session",
@@ -38,8 +46,11 @@ _UP = frozenset({"up", "thumbs_up", "thumbsup", "positive", "good", "like", "yes
 _DOWN = frozenset(
     {"down", "thumbs_down", "thumbsdown", "negative", "bad", "dislike", "no", "false", "👎"}
 )
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "error", "failed", "failure", "fail"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "ok", "success", "succeeded", "unset"})
+_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0", "error", "failed", "failure", "fail"})
+_FALSE = frozenset(
+    {"false", "f", "no", "n", "0", "0.0", "ok", "success", "succeeded", "passed", "pass", "unset"}
+)
+FLAGS = "booleans, 0/1, or true/false, yes/no, error/ok, failed/success"
 _MAX_LISTED = 5
 
 
@@ -86,12 +97,13 @@ def _blank(v: Any) -> bool:
 
 
 def _flag(v: Any) -> Any:
+    """True/False/NA from a flag, or ValueError: one rule for ``error`` and ``failure=``."""
     if _blank(v):
         return pd.NA
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
-    if isinstance(v, numbers.Real):
-        return bool(v != 0)
+    if isinstance(v, numbers.Real) and v in (0, 1):
+        return bool(v)
     if isinstance(v, str):
         s = v.strip().lower()
         if s in _TRUE:
@@ -101,69 +113,108 @@ def _flag(v: Any) -> Any:
     raise ValueError(repr(v))
 
 
-def coerce_outcome(name: str, values: list, labels: Any, column: Any) -> pd.Series:
+def _bad_values(what: str, expected: str, bad: list[tuple[Any, Any]]) -> ValueError:
+    """The one error for unreadable outcome values: what, what was expected, and which rows."""
+    shown = ", ".join(f"{label} ({value!r})" for label, value in bad[:_MAX_LISTED])
+    more = f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
+    return ValueError(f"{what} must hold {expected}; bad values at rows {shown}{more}")
+
+
+def to_flags(values: Sequence[Any], labels: Sequence[Any], what: str) -> pd.Series:
+    """Nullable booleans from flags, naming every row that holds something else.
+
+    Parameters
+    ----------
+    values : sequence
+        Booleans, 0/1, or true/false, yes/no, error/ok, failed/success, ... (any case);
+        blank cells and missing values are NA (unknown).
+    labels : sequence
+        Row names for error messages, one per value.
+    what : str
+        The column or argument the values come from, named in error messages.
+
+    Returns
+    -------
+    Series of dtype "boolean" (positional index)
+
+    Raises
+    ------
+    ValueError
+        Naming ``what`` and the rows (up to five, with their values) that hold anything
+        else: an error *message* or a status code is not a flag; convert it first (e.g.
+        ``df["error"].notna()``) or pass ``analyze(failure=...)``.
+    """
+    out: list[Any] = []
+    bad: list[tuple[Any, Any]] = []
+    for v, label in zip(values, labels, strict=True):
+        try:
+            out.append(_flag(v))
+        except ValueError:
+            bad.append((label, v))
+            out.append(pd.NA)
+    if bad:
+        raise _bad_values(what, FLAGS, bad)
+    return pd.Series(out, dtype="boolean")
+
+
+def coerce_outcome(
+    name: str, values: Sequence[Any], labels: Sequence[Any], column: Any = None
+) -> pd.Series:
     """Convert one outcome column's values to its standard type.
+
+    ``session`` and ``response`` become str (blank is missing), ``error`` nullable booleans
+    (:func:`to_flags`), ``feedback`` and ``score_<name>`` float64 from numbers, booleans and
+    thumbs (up/down, 👍/👎, positive/negative, ...; a ``score_`` column holding labels stays
+    text: a categorical score), every other outcome float64. Blank cells are missing (NaN, NA).
 
     Parameters
     ----------
     name : str
         The standard name (``error``, ``cost``, ``score_x``, ...).
-    values : list
-        The raw values, one per row.
-    labels : array of str
-        Row names for error messages.
-    column : Any
-        The source column, named in error messages.
+    values : sequence
+        The raw values, one per row (CSV cells arrive as strings).
+    labels : sequence
+        Row names for error messages (``"traffic.csv:12"``).
+    column : Any, optional
+        The source column, named in error messages; default ``name``.
+
+    Returns
+    -------
+    Series (positional index)
 
     Raises
     ------
     ValueError
-        A value that cannot mean what the column says (``error="maybe"``, ``cost="a lot"``).
+        ``column '<column>' (outcome '<name>') must hold <what>; bad values at rows <label>
+        (<value>), ...`` for a value that cannot mean what the column says (``error="maybe"``,
+        ``cost="a lot"``, an infinite latency).
     """
-    bad: list[tuple[str, str]] = []
+    values = list(values)
+    column = name if column is None else column
+    what = f"column {column!r}" if column == name else f"column {column!r} (outcome {name!r})"
     if name in _TEXT:
         return pd.Series([None if _blank(v) else str(v) for v in values], dtype=object)
     if name == "error":
-        out = []
-        for i, v in enumerate(values):
-            try:
-                out.append(_flag(v))
-            except ValueError:
-                bad.append((labels[i], repr(v)))
-                out.append(pd.NA)
-        expected = "booleans, 0/1, or true/false/yes/no/error/ok"
-        result = pd.Series(out, dtype="boolean")
-    elif name == "feedback" or name.startswith("score_"):
-        numbers_ = np.array([feedback_value(v) for v in values], dtype=np.float64)
-        result = pd.Series(numbers_)
-        # A blank cell (a CSV's empty field) holds no feedback, as it holds no number below.
-        unread = [
-            i
-            for i in np.flatnonzero(np.isnan(numbers_))
-            if not (is_missing(values[i]) or _blank(values[i]))
-        ]
+        return to_flags(values, labels, what)
+    if name == "feedback" or name.startswith("score_"):
+        floats = np.array([feedback_value(v) for v in values], dtype=np.float64)
+        unread = [i for i in np.flatnonzero(np.isnan(floats)) if not _blank(values[i])]
         if unread and name.startswith("score_"):
             # A categorical score (a label, not a number) stays as its text.
-            return pd.Series([None if is_missing(v) else str(v) for v in values], dtype=object)
-        bad = [(labels[i], repr(values[i])) for i in unread]
+            return pd.Series([None if _blank(v) else str(v) for v in values], dtype=object)
         expected = "numbers, booleans or thumbs up/down"
     else:
-        raw = pd.Series(values, dtype=object)
         if all(v is None or type(v) is float or type(v) is int for v in values):
-            return pd.Series(np.array(values, dtype=np.float64))  # None becomes NaN
-        result = pd.to_numeric(raw, errors="coerce").astype(np.float64)
-        blank = raw.map(lambda v: is_missing(v) or (isinstance(v, str) and not v.strip()))
-        unread = np.flatnonzero(result.isna().to_numpy() & ~blank.to_numpy(dtype=bool))
-        bad = [(labels[i], repr(values[i])) for i in unread]
-        expected = "numbers"
-    if bad:
-        shown = ", ".join(f"{lab} ({v})" for lab, v in bad[:_MAX_LISTED])
-        more = f" and {len(bad) - _MAX_LISTED} more" if len(bad) > _MAX_LISTED else ""
-        raise ValueError(
-            f"column {column!r} (outcome {name!r}) must hold {expected}; bad values at rows "
-            f"{shown}{more}"
-        )
-    return result
+            floats = np.array(values, dtype=np.float64)  # None becomes NaN
+        else:
+            raw = pd.Series(values, dtype=object)
+            floats = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        unread = [i for i in np.flatnonzero(np.isnan(floats)) if not _blank(values[i])]
+        expected = "finite numbers"
+    unread += [i for i in np.flatnonzero(np.isinf(floats))]
+    if unread:
+        raise _bad_values(what, expected, [(labels[i], values[i]) for i in sorted(unread)])
+    return pd.Series(floats, dtype=np.float64)
 
 
 def score_columns(per_row: list[dict]) -> dict[str, list]:
