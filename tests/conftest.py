@@ -57,6 +57,25 @@ def clinc(shared_data) -> dict:
     return json.loads(path.read_text())
 
 
+@pytest.fixture(scope="session")
+def sample_report():
+    """Every 10th row of the sample log (3,000 queries, with outcomes) analyzed against the
+    sample eval set: ``(traffic, report)``. Shared by the modules that check the sample's
+    planted structure, as one analysis of this size is all they need."""
+    import pandas as pd
+
+    import evalcov
+
+    traffic = pd.read_csv(REPO / "sample_data" / "traffic.csv.gz").iloc[::10]
+    return traffic, evalcov.analyze(
+        traffic,
+        REPO / "sample_data" / "evals.csv",
+        text="text",
+        eval_text="prompt",
+        show_progress=False,
+    )
+
+
 # Texts that run code if a page or a spreadsheet ever treats them as markup. Each sets a marker
 # attribute on <html> when it executes, so a browser test can tell.
 HOSTILE_TEXTS = [

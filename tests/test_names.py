@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-import evalcov
 from evalcov.embedders import embed, get_embedder
 from evalcov.labels import _phrase_analyzer, keyphrases, name_groups, stop_words_for
 from evalcov.llm_labeler import naming_prompt
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 INTENTS = ["translate", "weather", "pin_change", "book_flight", "alarm", "bill_balance"]
 EN_STOPS = stop_words_for([])
 
@@ -140,14 +136,6 @@ def test_naming_prompt_is_built_from_redacted_inputs():
     assert "3 to 6 words" in messages[0]["content"]
     raw = naming_prompt(["a@b.co"], [], redact=None)[1]["content"]
     assert "a@b.co" in raw
-
-
-@pytest.fixture(scope="module")
-def sample_report():
-    traffic = pd.read_csv(SAMPLE / "traffic.csv.gz").iloc[::40]
-    return traffic, evalcov.analyze(
-        traffic, SAMPLE / "evals.csv", text="text", eval_text="prompt", show_progress=False
-    )
 
 
 def test_sample_names_have_no_stop_word_or_bare_number(sample_report):

@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -23,6 +24,12 @@ GENERATED_FILES = (
 )
 LAUNCH_TOPIC = "crypto_wallet"
 FADING_TOPIC = "legacy_app_sunset"
+# The planted outcome structure (README, "Outcomes: failing and untested").
+UNTESTED_FAILING = LAUNCH_TOPIC
+TESTED_FAILING = "international_transfer_fees"
+UNTESTED_HAPPY = "talk_to_human"
+PLANTED = {UNTESTED_FAILING: 0.35, TESTED_FAILING: 0.30, UNTESTED_HAPPY: 0.01}
+BASE_RATE = 0.04
 EMAIL = r"[\w.+-]+@example\.(?:com|org|net)"
 PHONE = r"555-01\d\d"
 CARD = r"\b\d{4}[ -]?\d{4,6}[ -]?\d{4,5}(?:[ -]?\d{4})?\b"
@@ -54,7 +61,7 @@ def traffic() -> pd.DataFrame:
     log = pd.read_csv(SAMPLE_DATA / "traffic.csv.gz", keep_default_na=False)
     truth = pd.read_csv(SAMPLE_DATA / "traffic_topics.csv", keep_default_na=False)
     assert list(truth["query_id"]) == list(log["query_id"])
-    df = log.assign(topic=truth["topic"].to_numpy())
+    df = log.assign(topic=truth["topic"].to_numpy(), planted=truth["failure_rate"].to_numpy())
     df["utc"] = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601")
     df["week"] = (df["utc"] - pd.Timestamp("2026-06-01", tz="UTC")).dt.days // 7 + 1
     return df
@@ -81,13 +88,17 @@ def test_folder_is_small_and_documented():
 
 def test_traffic_looks_like_a_log(traffic):
     assert len(traffic) == 30_000
-    assert list(traffic.columns[:6]) == [
+    assert list(traffic.columns[:10]) == [
         "query_id",
         "timestamp",
         "user_id",
         "text",
         "channel",
         "lang",
+        "error",
+        "feedback",
+        "latency_s",
+        "cost",
     ]
     assert traffic["query_id"].is_unique
     assert (traffic["text"].str.strip() != "").all()
@@ -215,3 +226,84 @@ def test_chat_logs_are_openai_messages():
         pd.Timestamp(record["created_at"])
         turns.append(roles.count("user"))
     assert max(turns) >= 3 and sum(n > 1 for n in turns) > 50
+
+
+# ------------------------------------------------------------------------------ outcomes
+
+
+def test_outcomes_look_like_a_log_and_carry_the_planted_rates(traffic, evals):
+    assert traffic["error"].dtype == bool
+    assert set(traffic["feedback"]) == {"up", "down", ""}
+    assert (traffic["feedback"] == "").mean() > 0.8  # most users never rate an answer
+    assert (traffic["latency_s"] > 0).all() and (traffic["cost"] > 0).all()
+    assert (traffic.loc[traffic["latency_s"] == 30.0, "error"]).all()  # timeouts are errors
+    # Every row fails with its topic's planted rate, recorded in the truth file.
+    planted = traffic.groupby("topic")["planted"].agg(["min", "max"])
+    assert (planted["min"] == planted["max"]).all()
+    assert planted["min"].to_dict() == {t: PLANTED.get(t, BASE_RATE) for t in planted.index}
+    assert UNTESTED_FAILING not in set(evals["topic"]) and UNTESTED_HAPPY not in set(evals["topic"])
+    assert TESTED_FAILING in set(evals["topic"])
+    # evalcov's default definition (error, or feedback below the scale's middle) measures it.
+    failed = traffic["error"] | (traffic["feedback"] == "down")
+    by_topic = failed.groupby(traffic["topic"])
+    rate, n = by_topic.mean(), by_topic.size()
+    p = traffic.groupby("topic")["planted"].first()
+    assert (abs(rate - p) < 4 * np.sqrt(p * (1 - p) / n) + 1e-9).all()
+    assert traffic["latency_s"].groupby(traffic["topic"]).median()[UNTESTED_HAPPY] < 1.6
+
+
+@pytest.fixture(scope="module")
+def sample_truth(sample_report) -> pd.DataFrame:
+    """Ground truth of the rows ``sample_report`` analyzed (every 10th), in its row order."""
+    truth = pd.read_csv(SAMPLE_DATA / "traffic_topics.csv").iloc[::10].reset_index(drop=True)
+    assert truth["query_id"].tolist() == sample_report[0]["query_id"].tolist()
+    return truth
+
+
+def _main_topic(truth: pd.DataFrame, rows: np.ndarray) -> tuple[str, float]:
+    """The true topic most of ``rows`` belong to, and its share of them."""
+    shares = truth.loc[rows, "topic"].value_counts(normalize=True)
+    return shares.index[0], shares.iloc[0]
+
+
+def test_evalcov_ranks_the_untested_failing_topic_first(sample_report, sample_truth):
+    report, truth = sample_report[1], sample_truth
+    q = report.queries
+    planted = truth["failure_rate"].to_numpy()
+    risk = report.gaps(5, by="risk")
+    top = risk.iloc[0]
+    main, purity = _main_topic(truth, (q["topic"] == top["topic"]).to_numpy())
+    assert main == UNTESTED_FAILING and purity > 0.8
+    # Its interval holds the planted rate of the rows it measures.
+    expected = planted[(q["topic"] == top["topic"]).to_numpy() & ~q["excluded"].to_numpy()].mean()
+    assert top["failure_rate_low"] <= expected <= top["failure_rate_high"]
+    assert top["failure_rate_low"] > report.summary()["failure_rate"]
+    # The HTML report's "Failing and untested" section leads with it too.
+    from evalcov.html_report import summarize
+
+    section = summarize(report, plots=False)["risk"]
+    assert section["gaps"][0]["cluster"] == top["cluster"]
+    s = report.summary()
+    assert s["failure_rate_low"] <= planted.mean() <= s["failure_rate_high"]
+
+
+def test_evalcov_tells_tested_failures_and_happy_gaps_apart(sample_report, sample_truth):
+    report, truth = sample_report[1], sample_truth
+    q = report.queries
+    failing = report.failing_covered()
+    assert len(failing) >= 1
+    for cluster in failing["cluster"]:
+        assert _main_topic(truth, (q["cluster"] == cluster).to_numpy())[0] == TESTED_FAILING
+    # The tested failing topic is no gap of the risk ranking: the eval set tests it.
+    risk = report.gaps(5, by="risk")
+    mains = [_main_topic(truth, (q["topic"] == t).to_numpy())[0] for t in risk["topic"]]
+    assert TESTED_FAILING not in mains[:3] and UNTESTED_HAPPY not in mains[:3]
+    # The happy gap is among the largest by traffic, yet fails less than the traffic does.
+    by_traffic = report.gaps(5)
+    happy = [
+        r
+        for r in by_traffic.itertuples()
+        if _main_topic(truth, (q["topic"] == r.topic).to_numpy())[0] == UNTESTED_HAPPY
+    ]
+    assert happy and all(r.excess_failures < 0 for r in happy)
+    assert all(r.failure_rate < report.summary()["failure_rate"] for r in happy)
