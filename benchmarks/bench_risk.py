@@ -8,10 +8,14 @@ intent (and out-of-scope) at 3-5%.
 Clusters are mapped to intents by majority (the intent with the most traffic in the cluster).
 Metrics per seed:
 
-- **precision@k, risk**: share of the top k ``gaps(by="risk")`` whose majority intent is a
-  held-out failing intent, k = the number of clusters whose majority intent is one (so 1.0
-  means those clusters fill the top exactly). **precision@k, traffic** is the same on
-  ``gaps(by="traffic")``, the volume ranking, in the same run.
+- **precision@k, risk**: share of the top k ``gaps(by="risk")`` (topic rows, each read by
+  its heaviest untested cluster) whose majority intent is a held-out failing intent, k = the
+  number of clusters whose majority intent is one (so 1.0 means those clusters fill the top
+  exactly). **precision@k, traffic** is the same on ``gaps(by="traffic")``, the volume
+  ranking, in the same run. ``_clusters``: the same on ``gaps(level="cluster")``, one row per
+  uncovered cluster. ``_topics``: topics mapped to intents by majority and k = the number of
+  topics whose majority intent is a failing held-out one (``k_topics``), so a failing intent
+  whose clusters form one topic counts once.
 - **covered failing found**: share of the covered failing intents that are the majority
   intent of at least one cluster in ``failing_covered()``; **failing_covered precision**: share
   of its clusters whose majority intent is a covered failing intent; **covered failing in top
@@ -88,6 +92,8 @@ def run_seed(clinc: pd.DataFrame, texts: list[str], vectors: np.ndarray, seed: i
     # The plain mass of untested failures, without subtracting the usual rate.
     mass_gaps = risk_gaps.sort_values(["untested_failures", "cluster"], ascending=[False, True])
     traffic_gaps = report.gaps(n=None, by="traffic")
+    cluster_gaps = report.gaps(n=None, level="cluster", by="risk")
+    cluster_traffic_gaps = report.gaps(n=None, level="cluster", by="traffic")
     failing = report.failing_covered()
     outcomes = report.outcomes()
     seconds = time.perf_counter() - t0
@@ -102,6 +108,17 @@ def run_seed(clinc: pd.DataFrame, texts: list[str], vectors: np.ndarray, seed: i
     held = set(planted["held"])
     target = set(intent_of[intent_of.isin(held)].index)
     k = len(target)
+    # The same question one level up: a topic (clusters grouped into one request) is a target
+    # when its majority intent is a failing held-out one, and the ranking is read by topic.
+    by_topic = q.groupby(["topic", "intent"]).size().reset_index(name="n")
+    by_topic = by_topic.sort_values(["topic", "n"], ascending=[True, False])
+    intent_of_topic = by_topic.drop_duplicates("topic").set_index("topic")["intent"]
+    target_topics = set(intent_of_topic[intent_of_topic.isin(held)].index)
+    k_topics = len(target_topics)
+
+    def topic_precision(gaps: pd.DataFrame) -> float:
+        top = gaps["topic"].head(k_topics)
+        return float(top.isin(target_topics).mean()) if k_topics else float("nan")
 
     def precision(gaps: pd.DataFrame, k: int = k) -> float:
         top = gaps["cluster"].head(k)
@@ -142,6 +159,11 @@ def run_seed(clinc: pd.DataFrame, texts: list[str], vectors: np.ndarray, seed: i
         "precision_risk": precision(risk_gaps),
         "precision_mass": precision(mass_gaps),
         "precision_traffic": precision(traffic_gaps),
+        "precision_risk_clusters": precision(cluster_gaps),
+        "precision_traffic_clusters": precision(cluster_traffic_gaps),
+        "k_topics": k_topics,
+        "precision_risk_topics": topic_precision(risk_gaps),
+        "precision_traffic_topics": topic_precision(traffic_gaps),
         "k_gaps": k_gaps,
         "precision_risk_gaps": precision(risk_gaps, k_gaps),
         "precision_traffic_gaps": precision(traffic_gaps, k_gaps),
