@@ -9,7 +9,8 @@ Clusters are mapped to intents by majority (the intent with the most traffic in 
 Metrics per seed:
 
 - **precision@k, risk**: share of the top k ``gaps(by="risk")`` (topic rows, each read by
-  its heaviest untested cluster) whose majority intent is a held-out failing intent, k = the
+  the untested cluster it shows, the one failing most beyond the usual rate) whose majority
+  intent is a held-out failing intent, k = the
   number of clusters whose majority intent is one (so 1.0 means those clusters fill the top
   exactly). **precision@k, traffic** is the same on ``gaps(by="traffic")``, the volume
   ranking, in the same run. ``_clusters``: the same on ``gaps(level="cluster")``, one row per

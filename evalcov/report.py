@@ -179,7 +179,8 @@ class CoverageReport:
         level : {"topic", "cluster"}, default="topic"
             ``"topic"``: one row per topic with untested traffic (a request split into
             several clusters is one gap), with the columns of :attr:`topics` and ``cluster``,
-            its heaviest untested cluster, whose label, keywords and examples the row shows.
+            its heaviest untested cluster (with ``by="risk"``: the one with the most excess
+            failures), whose label, keywords and examples the row shows.
             ``"cluster"``: one row per uncovered cluster, with
             the columns of :attr:`clusters`.
         by : {"traffic", "risk"}, default="traffic"
@@ -207,11 +208,18 @@ class CoverageReport:
             t = self.topics
             gaps = t[t["uncovered_share"] > 0].copy()
             c = self.clusters
-            open_ = c[c["status"] == "uncovered"].sort_values(
-                ["traffic_share", "cluster"], ascending=[False, True]
-            )
-            heaviest = open_.groupby("topic", sort=False)["cluster"].first()
-            gaps.insert(1, "cluster", gaps["topic"].map(heaviest).astype(np.int64))
+            open_ = c[c["status"] == "uncovered"]
+            rank = ["traffic_share", "cluster"]
+            by_cluster = self.outcomes(group="cluster") if by == "risk" else None
+            if by_cluster is not None and "excess_failures" in by_cluster.columns:
+                # Ranked by risk, a topic is shown by the untested cluster that fails most
+                # beyond the usual rate: a failing request merged into a topic with a heavier,
+                # healthy one would otherwise be listed under the healthy one's name.
+                open_ = open_.merge(by_cluster[["cluster", "excess_failures"]], on="cluster")
+                rank = ["excess_failures", *rank]
+            open_ = open_.sort_values(rank, ascending=[False] * (len(rank) - 1) + [True])
+            shown = open_.groupby("topic", sort=False)["cluster"].first()
+            gaps.insert(1, "cluster", gaps["topic"].map(shown).astype(np.int64))
             # A gap is named and shown by the traffic it leaves untested: in a partial topic
             # the heaviest cluster may be a tested one.
             named = c.set_index("cluster").loc[gaps["cluster"]]

@@ -381,8 +381,10 @@ def test_suggest_additions_by_risk_covers_failures_first(report):
     by_risk = report.suggest_additions(3, by="risk")
     by_traffic = report.suggest_additions(3)
     assert {"failure_gain", "projected_untested_failures"} <= set(by_risk.columns)
-    top = report.gaps(1, by="risk")["cluster"].iloc[0]
-    assert by_risk["cluster"].iloc[0] == top
+    # The first prompt goes to the riskiest gap: a cluster of the top topic of gaps(by="risk").
+    top = report.gaps(1, by="risk")["topic"].iloc[0]
+    topic_of = report.clusters.set_index("cluster")["topic"]
+    assert topic_of[by_risk["cluster"].iloc[0]] == top
     assert by_risk["projected_untested_failures"].is_monotonic_decreasing
     start = report.summary()["untested_failures"]
     assert start - by_risk["projected_untested_failures"].iloc[-1] == pytest.approx(
