@@ -49,6 +49,8 @@ EMBEDDER_LANGUAGES: dict[str, frozenset[str]] = {
 }
 
 _PRIOR_ROUNDS = 5
+# Texts whose bytes step through the detector's DFA together.
+_LANG_CHUNK = 8192
 # Texts the detector is this sure of skip the full ranking (a third of the cost per text).
 _SURE = 0.999
 
@@ -89,15 +91,22 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
     ident = _identifier()
     langs = list(dict.fromkeys(_CANDIDATES))
     column = {lang: j for j, lang in enumerate(langs)}
+    scores = _batch_scores(ident, [texts[r] for r in rows])
+    # Each label's first column holds its score (aliases are folded into it), as in rank().
+    first = list(dict.fromkeys(ident.nb_classes))
+    label_column = [ident.nb_classes.index(lang) for lang in first]
     probs = np.zeros((len(rows), len(langs)))
-    for i, r in enumerate(rows):
-        lang, conf = ident.classify(texts[r])
-        if conf >= _SURE:
-            probs[i, column[lang]] = 1.0
-            continue
-        for lang, p in ident.rank(texts[r]):
-            if lang in column:
-                probs[i, column[lang]] = p
+    for lang, j in zip(first, label_column, strict=True):
+        if lang in column:
+            probs[:, column[lang]] = scores[:, j]
+    best = scores.argmax(axis=1)
+    sure = scores[np.arange(len(rows)), best] >= _SURE
+    if sure.any():
+        winner = np.array([column.get(ident.nb_classes[j], -1) for j in best[sure]])
+        one_hot = np.zeros((int(sure.sum()), len(langs)))
+        known = winner >= 0
+        one_hot[np.flatnonzero(known), winner[known]] = 1.0
+        probs[sure] = one_hot
     probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-300)
     w = weights[rows] / max(weights[rows].sum(), 1e-300)
     prior = np.full(len(langs), 1.0 / len(langs))
@@ -109,6 +118,78 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
     post = probs * prior
     out[rows] = np.asarray(langs, dtype=object)[post.argmax(axis=1)]
     return out
+
+
+@lru_cache(maxsize=1)
+def _model_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The detector's DFA (next state, row offsets, feature per state) and its naive Bayes
+    table over the candidate languages, as numpy arrays."""
+    ident = _identifier()
+    nextmove = np.frombuffer(ident.tk_nextmove, dtype=np.dtype(ident.tk_nextmove.typecode))
+    return (
+        nextmove.astype(np.int32),
+        np.asarray(ident._rowbase, dtype=np.int32),
+        np.asarray(ident.tk_output, dtype=np.int32),
+        np.asarray(ident.nb_ptc, dtype=np.float32),
+    )
+
+
+def _batch_scores(ident: Any, texts: Sequence[str]) -> np.ndarray:
+    """py3langid's normalized class probabilities (``ident._decide``) for many texts at once.
+
+    Same model and arithmetic as the library's per-text path, vectorized: the byte DFA steps
+    every text of a length-sorted chunk together, and the naive Bayes scores are one sparse
+    product. Per text, the library's Python loop over bytes cost about a millisecond: 400
+    seconds for the 400,000 distinct texts of a million rows.
+    """
+    from scipy import sparse
+
+    nextmove, rowbase, output, table = _model_arrays()
+    encoded = [ident._encode(t) for t in texts]
+    lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=len(encoded))
+    scores = np.empty((len(texts), len(ident.nb_classes)), dtype=np.float32)
+    order = np.argsort(-lengths, kind="stable")
+    for start in range(0, len(order), _LANG_CHUNK):
+        chunk = order[start : start + _LANG_CHUNK]
+        active = lengths[chunk]
+        width = int(active[0]) if len(chunk) else 0
+        # Bytes position-major, so each step reads one contiguous row.
+        flat = np.frombuffer(b"".join(encoded[r] for r in chunk), dtype=np.uint8)
+        offsets = np.concatenate([[0], np.cumsum(active)[:-1]])
+        data = np.zeros((max(width, 1), len(chunk)), dtype=np.int32)
+        pos_of = np.arange(len(flat)) - np.repeat(offsets, active)
+        data[pos_of, np.repeat(np.arange(len(chunk)), active)] = flat
+        state = np.zeros(len(chunk), dtype=np.int32)
+        hit_rows, hit_features = [], []
+        for pos in range(width):
+            # Lengths descend, so the texts still being read are a prefix of the chunk.
+            m = int(np.searchsorted(-active, -pos, side="left"))
+            state[:m] = nextmove[rowbase[state[:m]] + data[pos, :m]]
+            f = output[state[:m]]
+            hit = np.flatnonzero(f >= 0)
+            hit_rows.append(hit)
+            hit_features.append(f[hit])
+        rows_hit = np.concatenate(hit_rows) if hit_rows else np.empty(0, dtype=np.int64)
+        counts = sparse.csr_matrix(
+            (
+                np.ones(len(rows_hit), dtype=np.float32),
+                (rows_hit, np.concatenate(hit_features) if hit_features else rows_hit),
+            ),
+            shape=(len(chunk), len(table)),
+        )
+        counts.sum_duplicates()
+        counts.data = np.log1p(counts.data)
+        raw = np.asarray(counts @ table, dtype=np.float32) + ident.nb_pc
+        # No feature at all: a uniform score (the library's 0.0 under norm_probs).
+        raw[np.diff(counts.indptr) == 0] = 0.0
+        raw *= (1.0 / np.sqrt(np.maximum(lengths[chunk], 1)))[:, None]
+        raw = np.exp(raw - raw.max(axis=1, keepdims=True))
+        raw /= raw.sum(axis=1, keepdims=True)
+        for i, j in ident._alias_pairs:
+            raw[:, i] += raw[:, j]
+            raw[:, j] = 0.0
+        scores[chunk] = raw
+    return scores
 
 
 def embedder_languages(embedder: Any) -> frozenset[str] | None:
