@@ -29,11 +29,14 @@ _EXACT_MAX_REF = 5000
 # umap-learn computes an exact neighbour graph itself below 4096 points, with pynndescent above.
 _UMAP_EXACT_BELOW = 4096
 _N_PROBE = 16
-# k-means starts. Three scikit-learn starts were the default; with float32 seeding one start
-# agrees with them as well as they agree with themselves across seeds (CLINC150 seed 0, share
-# of rows with the same covered flag: uniform 92.2% against 90.6% seed to seed, Zipf 100%
-# against 88.9%; benchmarks/bench_scale.py) at a third of the cost.
-_N_INIT = 1
+# k-means starts. With few clusters one poor k-means++ start merges two whole topics and splits
+# another (six CLINC intents, six clusters: ARI 0.76 against the full fit with one start), so
+# small maps keep three starts. From _ONE_START_FROM clusters one start seeded in float32 agrees
+# with the former three scikit-learn starts as well as those agree with themselves across seeds
+# (CLINC150 seed 0, rows with the same covered flag: uniform 92.2% against 90.6% seed to seed,
+# Zipf 100% against 88.9%; benchmarks/bench_scale.py) at a third of the cost.
+_N_INIT = 3
+_ONE_START_FROM = 50
 # Queries searched per call of the index: it loops over cells, so more queries per call
 # means fewer, larger matrix products.
 _SEARCH_BLOCK = 64 * _BLOCK
@@ -360,7 +363,8 @@ class TrafficMap:
 
 
 class _KMeans:
-    """k-means (best of ``_N_INIT`` seeded k-means++ starts) that allows k == 1."""
+    """k-means (best of ``_N_INIT`` seeded k-means++ starts, one from ``_ONE_START_FROM``
+    clusters) that allows k == 1."""
 
     def __init__(self, k: int, random_state: int):
         self.k = k
@@ -379,7 +383,7 @@ class _KMeans:
         with warnings.catch_warnings():
             # Fewer distinct points than k: k-means says so, and the ids are made consecutive.
             warnings.filterwarnings("ignore", "Number of distinct clusters", UserWarning)
-            for _ in range(_N_INIT):
+            for _ in range(1 if self.k >= _ONE_START_FROM else _N_INIT):
                 # Seeded here, in float32: scikit-learn's k-means++ upcasts every distance
                 # block to float64, which took 80% of a 20,000-text fit (110 s of 132).
                 init = _kmeans_plusplus(Xc, self.k, rng)
