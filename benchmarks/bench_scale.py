@@ -1,26 +1,30 @@
 """How evalcov's time and memory grow with traffic size, against BERTopic on the same embeddings.
 
-Run: ``python benchmarks/bench_scale.py`` (about 35 minutes on a shared 2-core machine, most of it
-BERTopic; ``--sizes 10000 100000`` and ``--bertopic-timeout 300`` for a shorter run). Writes
-``benchmarks/results/scale.md``.
+Run: ``python benchmarks/bench_scale.py`` (about an hour on a shared 2-core machine, most of
+it BERTopic; ``--sizes 10000 100000 --bertopic-sizes 10000`` for a short run; add
+``10000000`` to ``--sizes`` for the ten-million-row case, about 4M distinct texts). Writes
+``benchmarks/results/scale.md`` (``--out`` to change).
 
 Data: synthetic support traffic from a template generator (40 topics, slot fillers and numbers),
 with 40% distinct texts and Zipf-distributed repeats, plus 1,000 eval prompts drawn from 30 of
 the topics. Every measurement runs in a fresh subprocess, so peak RSS (``ru_maxrss``) is that
-size's own. Stages are timed by calling the pieces the way :class:`evalcov.CoverageAnalyzer`
-does: read (``read_traffic``/``read_evals``), dedupe, embed, fit (k-means, one cluster per two
-eval prompts, on at most ``max_fit`` = 20,000 distinct texts), assign (nearest centre of the
-other distinct texts, plus their nearest fitted text for novelty), measure
-(``build_report``: nearest eval, claims, coverage, labels, the per-row table).
+size's own. evalcov runs :meth:`evalcov.CoverageAnalyzer.fit` itself (defaults, so float16
+traffic embeddings above 1M distinct texts); its stages come from ``timings_``: read, dedupe,
+embed, map (k-means on at most 20,000 distinct texts, topics, the rest assigned), measure
+(claims, coverage, names, languages, the per-row table).
 
-Embedders:
+Checks in the same run:
 
-- ``hash``: a cheap deterministic stand-in (hashing-trick bag of words, fixed random projection
-  to 384-d, unit norm) so that the 1M case measures the engine, not the model.
-- ``default``: the real all-MiniLM-L6-v2, empty cache, at 10k rows.
-- ``fast``: the int8 ONNX model; its throughput is measured on 2,000 distinct texts and the
-  time for 1M rows (400k distinct) with an empty cache is an *estimate* from it plus the
-  engine's measured time with the cheap embedder.
+- ``--dtype-check N``: the same N rows analyzed with float32 and float16 traffic embeddings,
+  share of rows with the same covered flag;
+- ``--fit-check SCENARIO``: the k-means fit before this version (scikit-learn KMeans, three
+  k-means++ starts) against float32 seeding with three and one start, on this generator
+  (``scale100000``) and on bench_coverage's CLINC150 scenarios (``clinc``, ``clinc-zipf``,
+  cached all-MiniLM-L6-v2 vectors): fit time and agreement of per-row verdicts.
+
+Embedders: ``hash``, a cheap deterministic stand-in (hashing-trick bag of words, fixed random
+projection to 384-d, unit norm) so that large sizes measure the engine, not the model;
+``--default-sizes`` / ``--fast-sizes`` run the real models end to end with an empty cache.
 
 BERTopic (defaults for UMAP and HDBSCAN) gets the same per-row embeddings, runs
 ``fit_transform`` and ``topics_per_class`` (traffic vs eval), with a timeout per size; a run
@@ -112,12 +116,14 @@ def make_data(n_rows: int, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
     shares = np.array([1 / (t + 1) ** 0.8 for t in range(N_TOPICS)])
     shares /= shares.sum()
     n_unique = int(n_rows * UNIQUE_SHARE)
-    topic_of = np.random.default_rng(seed).choice(N_TOPICS, size=4 * n_unique, p=shares)
+    topic_rng = np.random.default_rng(seed)
     pool: dict[str, None] = {}
-    for t in topic_of:
-        pool.setdefault(_text(topics[t], rng), None)
-        if len(pool) == n_unique:
-            break
+    # Ten million rows want 4M distinct texts, more than one round of draws gives.
+    while len(pool) < n_unique:
+        for t in topic_rng.choice(N_TOPICS, size=4 * n_unique, p=shares):
+            pool.setdefault(_text(topics[t], rng), None)
+            if len(pool) == n_unique:
+                break
     texts = np.array(list(pool), dtype=object)
     nprng = np.random.default_rng(seed + 1)
     popularity = 1 / np.arange(1, n_unique + 1) ** 1.1
@@ -167,85 +173,167 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_evalcov(n_rows: int, embedder: str) -> dict:
-    """Time each stage of the engine on n_rows rows (in this process)."""
-    from evalcov.analyzer import CoverageAnalyzer, build_report
-    from evalcov.dedupe import dedupe
-    from evalcov.embedders import embed, get_embedder
-    from evalcov.ingest import read_evals, read_traffic
-    from evalcov.mapping import TrafficMap
+def run_evalcov(n_rows: int, embedder: str, dtype: str = "auto") -> dict:
+    """Time :meth:`evalcov.CoverageAnalyzer.fit` (the product path) on n_rows rows, stage by
+    stage from its ``timings_``, in this process."""
+    from evalcov.analyzer import CoverageAnalyzer
 
     traffic, evals = make_data(n_rows)
     model = HashEmbedder() if embedder == "hash" else get_embedder(embedder)
-    stages: dict[str, tuple[float, float, float]] = {}
-    clock = time.perf_counter()
-    cpu = _cpu_s()
-
-    def done(stage: str) -> None:
-        nonlocal clock, cpu
-        now, now_cpu = time.perf_counter(), _cpu_s()
-        stages[stage] = (now - clock, _peak_mb(), now_cpu - cpu)
-        clock, cpu = now, now_cpu
-
     base_rss = _peak_mb()
     with tempfile.TemporaryDirectory() as cache:
-        clock, cpu = time.perf_counter(), _cpu_s()
-        tf = read_traffic(traffic, text="text", time="time")
-        ef = read_evals(evals)
-        done("read")
-        dt, de = dedupe(tf), dedupe(ef)
-        done("dedupe")
-        cache_arg = False if embedder == "hash" else cache
-        U = embed(dt.texts, model, cache=cache_arg, show_progress=False)
-        E = embed(de.texts, model, cache=cache_arg, show_progress=False)
-        done("embed")
-        analyzer = CoverageAnalyzer(embedder=model, cache=cache_arg)
-        analyzer.embedder_ = model
-        m = TrafficMap(
-            n_clusters=analyzer.n_clusters_for(len(de.texts)),
-            max_fit=analyzer.max_fit,
-            random_state=0,
-        )
-        fit_index = m.sample_index(len(U))
-        m.fit_sample(U[fit_index], len(U))
-        done("fit")
-        labels = np.empty(len(U), dtype=np.int64)
-        labels[fit_index] = m.fit_labels_
-        rest = np.setdiff1d(np.arange(len(U)), fit_index)
-        labels[rest] = m.assign(U[rest]).labels
-        traffic_w = np.bincount(labels, weights=dt.weights, minlength=m.n_clusters_)
-        labels = m.order_clusters(traffic_w)[labels]
-        analyzer.map_ = m
-        outlier = np.zeros(len(U), dtype=bool)
-        outlier[fit_index] = m.fit_outlier_
-        done("assign")
-        report = build_report(
-            analyzer=analyzer,
-            traffic_frame=tf,
-            traffic_dedup=dt,
-            traffic_embeddings=U,
-            labels=labels,
-            outlier=outlier,
-            eval_frame=ef,
-            eval_dedup=de,
-            eval_embeddings=E,
-            claim_k=max(1, int(np.ceil(analyzer.reach * len(U) / len(E)))),
-        )
-        done("measure")
-        agreement = _exact_agreement(m, U, labels, rest)
+        cpu, clock = _cpu_s(), time.perf_counter()
+        analyzer = CoverageAnalyzer(
+            embedder=model,
+            cache=False if embedder == "hash" else cache,
+            show_progress=False,
+            embedding_dtype=dtype,
+        ).fit(traffic, evals, text="text", time="time")
+        wall, cpu = time.perf_counter() - clock, _cpu_s() - cpu
+    report = analyzer.report_
+    U = report.traffic_embeddings_
+    labels = report.unique_["cluster"].to_numpy()
+    rest = np.setdiff1d(np.arange(len(U)), analyzer.map_.fit_index_)
     return {
         "rows": n_rows,
         "unique": len(U),
         "embedder": embedder,
-        "stages": stages,
-        "total_s": sum(s[0] for s in stages.values()),
-        "total_cpu_s": sum(s[2] for s in stages.values()),
+        "dtype": str(U.dtype),
+        "stages": analyzer.timings_,
+        "total_s": wall,
+        "total_cpu_s": cpu,
         "peak_mb": _peak_mb(),
         "base_mb": base_rss,
         "coverage": report.coverage,
         "clusters": int(len(report.clusters)),
-        "exact_agreement": agreement,
+        "exact_agreement": _exact_agreement(analyzer.map_, U, labels, rest),
     }
+
+
+def get_embedder(name: str):
+    from evalcov.embedders import get_embedder as get
+
+    return get(name)
+
+
+def run_dtype_check(n_rows: int) -> dict:
+    """Per-row verdicts with traffic embeddings held as float16 against float32 (exact)."""
+    from evalcov.analyzer import CoverageAnalyzer
+
+    traffic, evals = make_data(n_rows)
+    runs = {}
+    for dtype in ("float32", "float16"):
+        a = CoverageAnalyzer(embedder=HashEmbedder(), cache=False, embedding_dtype=dtype)
+        runs[dtype] = a.fit(traffic, evals, text="text", time="time").report_
+    return {"rows": n_rows, **_verdict_agreement(runs["float32"], runs["float16"])}
+
+
+def _verdict_agreement(ref, other) -> dict:
+    """Share of traffic rows with the same covered flag, and both coverages."""
+    a, b = ref.unique_, other.unique_
+    count = a["count"].to_numpy()
+    same = a["covered"].to_numpy() == b["covered"].to_numpy()
+    return {
+        "row_agreement": float((count * same).sum() / count.sum()),
+        "coverage_ref": ref.coverage,
+        "coverage": other.coverage,
+    }
+
+
+def run_fit_check(scenario: str) -> dict:
+    """The k-means fit before (scikit-learn KMeans, three k-means++ starts) and with float32
+    seeding (three starts, one start): fit time and agreement of per-row verdicts with the fit
+    before. 'before, seed 1' shows how much a verdict moves with the seed alone."""
+    import warnings
+
+    from sklearn.cluster import KMeans
+
+    import evalcov.mapping as mapping
+    from evalcov.coverage import claim_radii, covered_from_claims, nearest_and_claimed
+
+    class SklearnSeeding(mapping._KMeans):
+        def fit_predict(self, X: np.ndarray) -> np.ndarray:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = KMeans(self.k, n_init=3, random_state=self.random_state)
+                labels = model.fit_predict(X)
+            return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
+    U, w, E = _scenario_vectors(scenario)
+    radii = claim_radii(E, U, max(1, int(np.ceil(len(U) / len(E)))))
+    _, _, claimed = nearest_and_claimed(U, E, radii)
+
+    def verdict(old: bool, seed: int) -> tuple[np.ndarray, float, float]:
+        saved = mapping._KMeans
+        mapping._KMeans = SklearnSeeding if old else saved
+        try:
+            clock, cpu = time.perf_counter(), _cpu_s()
+            m = mapping.TrafficMap(n_clusters=round(len(E) / 2), random_state=seed).fit(U, w)
+            wall, cpu = time.perf_counter() - clock, _cpu_s() - cpu
+        finally:
+            mapping._KMeans = saved
+        covered, _, _ = covered_from_claims(claimed, m.labels_, w, m.assign(E).labels, 0.5, 0.2)
+        return covered, wall, cpu
+
+    ref, ref_wall, ref_cpu = verdict(True, 0)  # scikit-learn KMeans, 3 starts: the old default
+    rows = [
+        {
+            "fit": "before, seed 0",
+            "wall_s": ref_wall,
+            "cpu_s": ref_cpu,
+            "agreement": 1.0,
+            "coverage": float(np.average(ref, weights=w)),
+        }
+    ]
+    for label, old, seed, starts in (
+        ("before, seed 1", True, 1, 3),
+        ("float32 seeding, 3 starts, seed 0", False, 0, 3),
+        ("float32 seeding, 1 start, seed 0", False, 0, 1),
+        ("float32 seeding, 1 start, seed 1", False, 1, 1),
+    ):
+        saved = mapping._N_INIT, mapping._ONE_START_FROM
+        mapping._N_INIT, mapping._ONE_START_FROM = starts, np.inf  # exactly `starts` starts
+        try:
+            covered, wall, cpu = verdict(old, seed)
+        finally:
+            mapping._N_INIT, mapping._ONE_START_FROM = saved
+        rows.append(
+            {
+                "fit": label,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "agreement": float(np.average(covered == ref, weights=w)),
+                "coverage": float(np.average(covered, weights=w)),
+            }
+        )
+    return {"scenario": scenario, "distinct": len(U), "rows": rows}
+
+
+def _scenario_vectors(scenario: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct traffic vectors, their row counts, eval vectors) of a named scenario:
+    ``scale<N>`` (this generator, hash embedder) or ``clinc``/``clinc-zipf`` (CLINC150
+    scenarios of bench_coverage, seed 0, cached all-MiniLM-L6-v2 vectors)."""
+    if scenario.startswith("scale"):
+        traffic, evals = make_data(int(scenario[5:]))
+        codes, unique = pd.factorize(traffic["text"])
+        model = HashEmbedder()
+        return model.embed(list(unique)), np.bincount(codes).astype(float), model.embed(evals)
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from _clinc import clinc_embeddings, coverage_scenario, load_clinc, zipf_scenario
+
+    clinc = load_clinc()
+    sc = (
+        zipf_scenario(clinc, 0, exponent=1.0)
+        if scenario == "clinc-zipf"
+        else coverage_scenario(clinc, 0)
+    )
+    texts, vectors = clinc_embeddings(
+        clinc, sc.traffic["text"].tolist() + sc.evals["text"].tolist()
+    )
+    row_of = {t: i for i, t in enumerate(texts)}
+    codes, unique = pd.factorize(sc.traffic["text"])
+    E = vectors[[row_of[t] for t in dict.fromkeys(sc.evals["text"])]]
+    return vectors[[row_of[t] for t in unique]], np.bincount(codes).astype(float), E
 
 
 def _exact_agreement(m, U: np.ndarray, labels: np.ndarray, rest: np.ndarray, n: int = 5000):
@@ -275,20 +363,6 @@ def _exact_agreement(m, U: np.ndarray, labels: np.ndarray, rest: np.ndarray, n: 
             novel == got.novel[start : start + 1000]
         )
     return float(np.mean(same))
-
-
-def run_throughput(embedder: str, n_texts: int = 2000) -> dict:
-    """Texts/s of a real embedder on distinct synthetic texts, empty cache."""
-    from evalcov.embedders import embed, get_embedder
-
-    traffic, _ = make_data(int(n_texts / UNIQUE_SHARE) + 10)
-    texts = list(dict.fromkeys(traffic["text"]))[:n_texts]
-    model = get_embedder(embedder)
-    embed(texts[:64], model, cache=False, show_progress=False)
-    start = time.perf_counter()
-    embed(texts, model, cache=False, show_progress=False)
-    seconds = time.perf_counter() - start
-    return {"embedder": embedder, "texts": len(texts), "seconds": seconds}
 
 
 def run_bertopic(n_rows: int) -> dict:
@@ -352,18 +426,46 @@ def _growth(rows: list[dict]) -> str:
     )
 
 
+def _median_run(worker_args: list[str], repeats: int, measure) -> dict | None | str:
+    """Median (by wall time) of ``repeats`` runs of a worker."""
+    runs = [measure(worker_args) for _ in range(repeats)]
+    done = [r for r in runs if isinstance(r, dict)]
+    if not done:
+        return runs[0]
+    done.sort(key=lambda r: r["total_s"])
+    median = dict(done[len(done) // 2])
+    median["repeats"] = len(done)
+    return median
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--bertopic-sizes", type=int, nargs="*", default=[100_000, 1_000_000])
-    parser.add_argument("--bertopic-timeout", type=float, default=1200.0)
-    parser.add_argument("--default-sizes", type=int, nargs="*", default=[10_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
     parser.add_argument(
-        "--fast-sizes",
+        "--bertopic-sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000]
+    )
+    parser.add_argument("--bertopic-timeout", type=float, default=900.0)
+    parser.add_argument("--repeats", type=int, default=3, help="runs (median reported) ...")
+    parser.add_argument(
+        "--repeat-up-to", type=int, default=100_000, help="... of sizes up to this many rows"
+    )
+    parser.add_argument(
+        "--bertopic-repeats", type=int, default=3, help="BERTopic runs at 10,000 rows (median)"
+    )
+    parser.add_argument("--default-sizes", type=int, nargs="*", default=[])
+    parser.add_argument("--fast-sizes", type=int, nargs="*", default=[])
+    parser.add_argument(
+        "--dtype-check",
         type=int,
         nargs="*",
-        default=[],
-        help="also run these sizes end to end with the fast embedder and an empty cache",
+        default=[1_000_000],
+        help="sizes where float16 verdicts are compared with float32 ones",
+    )
+    parser.add_argument(
+        "--fit-check",
+        nargs="*",
+        default=["scale100000", "clinc"],
+        help="scenarios where the k-means fit is compared with scikit-learn's seeding",
     )
     parser.add_argument(
         "--from-json",
@@ -371,8 +473,21 @@ def main() -> None:
         help="re-render the tables from the JSON lines a previous run printed; "
         "measurements missing there are shown as not run",
     )
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        kind, *rest = args.worker
+        if kind == "evalcov":
+            result = run_evalcov(int(rest[0]), rest[1])
+        elif kind == "dtype":
+            result = run_dtype_check(int(rest[0]))
+        elif kind == "fit":
+            result = run_fit_check(rest[0])
+        else:
+            result = run_bertopic(int(rest[0]))
+        print(json.dumps(result))
+        return
     logged = None
     if args.from_json:
         logged = iter(
@@ -381,115 +496,143 @@ def main() -> None:
             if line.startswith("{") or line == "null"
         )
 
-    def measure(worker_args: list[str], timeout: float) -> dict | None | str:
+    def measure(worker_args: list[str], timeout: float = 7200) -> dict | None | str:
         if logged is not None:
             return next(logged, _NOT_RUN)
         result = _subprocess(worker_args, timeout)
         print(json.dumps(result), flush=True)
         return result
 
-    if args.worker:
-        kind, *rest = args.worker
-        if kind == "evalcov":
-            result = run_evalcov(int(rest[0]), rest[1])
-        elif kind == "throughput":
-            result = run_throughput(rest[0])
-        else:
-            result = run_bertopic(int(rest[0]))
-        print(json.dumps(result))
-        return
-
+    load_start = os.getloadavg()
     lines = [
         "# Scale: evalcov vs BERTopic",
         "",
-        f"Machine: {os.cpu_count()} cores, shared with other jobs (1-minute load average at "
-        f"start {os.getloadavg()[0]:.1f}, at the end LOAD_END); wall times are inflated by "
-        "that load, CPU times much less.",
-        "Synthetic template traffic, 40% distinct texts, 1,000 eval prompts; one run per size.",
+        f"Machine: {os.cpu_count()} cores, shared with other jobs (load average 1/5/15 min at "
+        f"start {load_start[0]:.1f}/{load_start[1]:.1f}/{load_start[2]:.1f}, at the end "
+        "LOAD_END); wall times are inflated by that load, CPU times much less.",
+        "Synthetic template traffic, 40% distinct texts, 1,000 eval prompts, `hash` embedder "
+        "(cheap, deterministic) unless said otherwise. Each run in a fresh process; sizes up to "
+        f"{args.repeat_up_to:,} rows: median of {args.repeats} runs. BLAS/OpenMP threads: "
+        f"{os.environ.get('OMP_NUM_THREADS', 'default')} (same for both tools).",
         "",
-        "## evalcov stages (wall s / CPU s / peak RSS MB after the stage)",
+        "## evalcov: `CoverageAnalyzer.fit` stage by stage (wall s, from `timings_`)",
         "",
-        "The fit is k-means with 500 clusters (one per two eval prompts), three starts.",
         "`assign = exact`: share of 5,000 assigned texts (outside the fit sample) whose cluster",
-        "and novelty flag equal an exhaustive computation's (the nearest fitted text is found",
-        "through a cell index above 5,000 fitted texts).",
+        "and novelty flag equal an exhaustive float64 computation's.",
         "",
-        "| rows | distinct | embedder | read | dedupe | embed | fit | assign | measure "
+        "| rows | distinct | embedder | held as | read | dedupe | embed | map | measure "
         "| total wall s | total CPU s | peak RSS MB | coverage | clusters | assign = exact |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    hashed: list[dict] = []
+    ours: dict[int, dict] = {}
     runs = [(n, "hash") for n in args.sizes] + [(n, "default") for n in args.default_sizes]
     runs += [(n, "fast") for n in args.fast_sizes]
-    full_fast: list[dict] = []
     for n, embedder in runs:
-        r = measure(["evalcov", str(n), embedder], timeout=3600)
+        repeats = args.repeats if n <= args.repeat_up_to and embedder == "hash" else 1
+        r = _median_run(["evalcov", str(n), embedder], repeats, measure)
+        if not isinstance(r, dict):
+            lines.append(f"| {n:,} | - | {embedder} | not run |" + " |" * 11)
+            continue
         if embedder == "hash":
-            hashed.append(r)
-        elif embedder == "fast":
-            full_fast.append(r)
-        cells = " | ".join(
-            f"{r['stages'][s][0]:.1f} / {r['stages'][s][2]:.1f} / {r['stages'][s][1]:.0f}"
-            for s in ("read", "dedupe", "embed", "fit", "assign", "measure")
-        )
+            ours[n] = r
+        cells = " | ".join(f"{r['stages'].get(s, float('nan')):.1f}" for s in _STAGE_NAMES)
         lines.append(
-            f"| {n:,} | {r['unique']:,} | {embedder} | {cells} | {r['total_s']:.1f} "
-            f"| {r['total_cpu_s']:.1f} | {r['peak_mb']:.0f} | {r['coverage']:.3f} "
-            f"| {r['clusters']} | {_share(r.get('exact_agreement'))} |"
+            f"| {n:,} | {r['unique']:,} | {embedder} | {r['dtype']} | {cells} "
+            f"| {r['total_s']:.1f} | {r['total_cpu_s']:.1f} | {r['peak_mb']:.0f} "
+            f"| {r['coverage']:.3f} | {r['clusters']} | {_share(r.get('exact_agreement'))} |"
         )
-    lines += ["", _growth(hashed), ""]
+    lines += ["", _growth([ours[n] for n in sorted(ours)]), ""]
 
-    fast = measure(["throughput", "fast"], timeout=1800)
-    rate = fast["texts"] / fast["seconds"]
-    biggest = hashed[-1]
-    engine = biggest["total_s"] - biggest["stages"]["embed"][0]
-    estimate = engine + biggest["unique"] / rate
     lines += [
-        "## `fast` embedder, empty cache (estimate)",
+        "## Against BERTopic (fit_transform + topics_per_class, same embeddings)",
         "",
-        f"Measured: {rate:.0f} distinct texts/s ({fast['texts']} texts in "
-        f"{fast['seconds']:.1f} s). Estimated end to end for {biggest['rows']:,} rows "
-        f"({biggest['unique']:,} distinct): {estimate:.0f} s = {estimate / 60:.1f} min "
-        f"(engine without embedding {engine:.0f} s, measured above, + "
-        f"{biggest['unique']:,} / {rate:.0f} texts/s). This is an estimate, not a full run.",
+        "Same vectors for both. BERTopic runs once per size "
+        f"(10,000 rows: median of {args.bertopic_repeats}), with a "
+        f"{args.bertopic_timeout:.0f} s timeout.",
         "",
-        *(
-            f"Measured end to end with the fast embedder and an empty cache: {r['rows']:,} rows "
-            f"({r['unique']:,} distinct) in {r['total_s']:.0f} s = {r['total_s'] / 60:.1f} min "
-            f"wall, {r['total_cpu_s']:.0f} CPU s; embedding {r['stages']['embed'][0]:.0f} s "
-            "(row in the table above)."
-            for r in full_fast
-        ),
-        "",
-        "## BERTopic (fit_transform + topics_per_class, same embeddings)",
-        "",
-        "| rows | BERTopic wall s | CPU s | peak RSS MB | evalcov wall s / CPU s (no embed) "
-        "| BERTopic / evalcov wall | CPU |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| rows | evalcov wall s | evalcov CPU s | evalcov peak MB | BERTopic wall s "
+        "| BERTopic CPU s | BERTopic peak MB | BERTopic / evalcov wall | CPU |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    by_rows = {r["rows"]: r for r in hashed}
     for n in args.bertopic_sizes:
-        ours = by_rows.get(n)
-        b = measure(["bertopic", str(n)], timeout=args.bertopic_timeout)
-        ours_s = ours["total_s"] - ours["stages"]["embed"][0] if ours else float("nan")
-        ours_cpu = ours["total_cpu_s"] - ours["stages"]["embed"][2] if ours else float("nan")
+        r = ours.get(n)
+        our_s = r["total_s"] - r["stages"]["embed"] if r else float("nan")
+        # CPU time is per process, not per stage: evalcov's includes its (cheap) embedding.
+        our_cpu = r["total_cpu_s"] if r else float("nan")
+        our_mb = f"{r['peak_mb']:.0f}" if r else "-"
+        b = _median_run(
+            ["bertopic", str(n)],
+            args.bertopic_repeats if n <= 10_000 else 1,
+            lambda a: measure(a, args.bertopic_timeout),
+        )
+        head = f"| {n:,} | {our_s:.1f} | {our_cpu:.1f} | {our_mb} "
         if b == _NOT_RUN:
-            lines.append(f"| {n:,} | not run | - | - | {ours_s:.1f} / {ours_cpu:.1f} | - | - |")
+            lines.append(head + "| not run | - | - | - | - |")
         elif b is None:
             lines.append(
-                f"| {n:,} | > {args.bertopic_timeout:.0f} (timeout) | - | - "
-                f"| {ours_s:.1f} / {ours_cpu:.1f} | > {args.bertopic_timeout / ours_s:.0f}x | - |"
+                head + f"| > {args.bertopic_timeout:.0f} (timeout) | - | - "
+                f"| > {args.bertopic_timeout / our_s:.1f}x | - |"
             )
         else:
             lines.append(
-                f"| {n:,} | {b['total_s']:.1f} | {b['cpu_s']:.1f} | {b['peak_mb']:.0f} "
-                f"| {ours_s:.1f} / {ours_cpu:.1f} | {b['total_s'] / ours_s:.1f}x "
-                f"| {b['cpu_s'] / ours_cpu:.1f}x |"
+                head + f"| {b['total_s']:.1f} | {b['cpu_s']:.1f} | {b['peak_mb']:.0f} "
+                f"| {b['total_s'] / our_s:.1f}x | {b['cpu_s'] / our_cpu:.1f}x |"
             )
-    text = ("\n".join(lines) + "\n").replace("LOAD_END", f"{os.getloadavg()[0]:.1f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    lines += [
+        "",
+        "evalcov wall s is without the embed stage; evalcov CPU s includes the hash embedding",
+        "(CPU time is measured per process), so the CPU ratio is a lower bound.",
+        "",
+    ]
+
+    if args.dtype_check:
+        lines += [
+            "## float16 against float32 traffic embeddings",
+            "",
+            "Same data analyzed with `embedding_dtype='float32'` (exact) and `'float16'`.",
+            "",
+            "| rows | rows with the same covered flag | coverage float32 | coverage float16 |",
+            "|---:|---:|---:|---:|",
+        ]
+        for n in args.dtype_check:
+            d = measure(["dtype", str(n)])
+            if isinstance(d, dict):
+                lines.append(
+                    f"| {n:,} | {_share(d['row_agreement'])} | {d['coverage_ref']:.4f} "
+                    f"| {d['coverage']:.4f} |"
+                )
+        lines.append("")
+
+    if args.fit_check:
+        lines += [
+            "## The k-means fit: scikit-learn's k-means++ seeding (before) and float32 seeding",
+            "",
+            "Fit = `TrafficMap.fit` (k-means, topics, novelty threshold, assignment of the rest);",
+            "agreement = share of traffic rows whose covered flag equals the one of the fit",
+            "before with seed 0. 'before, seed 1' shows how much the verdict moves with the seed.",
+            "",
+            "| scenario | distinct | fit | wall s | CPU s | row agreement | coverage |",
+            "|---|---:|---|---:|---:|---:|---:|",
+        ]
+        for scenario in args.fit_check:
+            f = measure(["fit", scenario])
+            if not isinstance(f, dict):
+                continue
+            for row in f["rows"]:
+                lines.append(
+                    f"| {scenario} | {f['distinct']:,} | {row['fit']} | {row['wall_s']:.1f} "
+                    f"| {row['cpu_s']:.1f} | {_share(row['agreement'])} | {row['coverage']:.4f} |"
+                )
+        lines.append("")
+
+    end = os.getloadavg()
+    text = ("\n".join(lines) + "\n").replace("LOAD_END", f"{end[0]:.1f}/{end[1]:.1f}/{end[2]:.1f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
     print(text)
+
+
+_STAGE_NAMES = ("read", "dedupe", "embed", "map", "measure")
 
 
 if __name__ == "__main__":

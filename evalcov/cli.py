@@ -275,6 +275,14 @@ def _analyze(args: argparse.Namespace) -> Any:
 
     embedder = _embedder(args)
     _say(args, f"reading {args.traffic} and {args.evals}; embedding and mapping the traffic")
+    stages = logging.getLogger("evalcov.stages")
+    handler = None
+    if not args.quiet:
+        # One line as each stage starts and ends: a million rows take minutes.
+        stages.setLevel(logging.INFO)
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("evalcov: %(message)s"))
+        stages.addHandler(handler)
     options = {
         "eval_text": args.eval_text_col,
         "id": args.id_col,
@@ -286,16 +294,20 @@ def _analyze(args: argparse.Namespace) -> Any:
         "n_clusters": args.n_clusters,
         "failure": args.failure,
     }
-    report = evalcov.analyze(
-        args.traffic,
-        args.evals,
-        text=args.text_col,
-        time=args.time_col,
-        embedder=embedder,
-        random_state=args.seed,
-        show_progress=not args.quiet,
-        **{k: v for k, v in options.items() if v is not None},
-    )
+    try:
+        report = evalcov.analyze(
+            args.traffic,
+            args.evals,
+            text=args.text_col,
+            time=args.time_col,
+            embedder=embedder,
+            random_state=args.seed,
+            show_progress=not args.quiet,
+            **{k: v for k, v in options.items() if v is not None},
+        )
+    finally:
+        if handler is not None:
+            stages.removeHandler(handler)
     _say(args, "analysis done")
     return report
 

@@ -72,3 +72,15 @@ def test_groups_mostly_in_an_unsupported_language_are_marked():
     marked = mark_language_bins(names, lang, groups, weights, frozenset({"en"}))
     assert marked == ["[es] tarjeta rechazada", "card / karte", "card declined"]
     assert mark_language_bins(names, lang, groups, weights, None) == names
+
+
+def test_batched_detector_scores_equal_the_libraries_per_text_scores(shared_data):
+    from evalcov.languages import _batch_scores, _identifier
+
+    texts = [t for lang in ("en", "de", "ja", "ar", "sr") for t in _xsid(shared_data, lang, 60)]
+    texts += ["HELLO THERE", "¿Dónde está?", "a b", "x" * 3000]
+    ident = _identifier()
+    expected = np.stack([ident._decide(t) for t in texts])
+    got = _batch_scores(ident, texts)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()

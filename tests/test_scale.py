@@ -187,3 +187,46 @@ def test_one_pass_nearest_and_claims_equal_the_separate_passes(reports):
     np.testing.assert_array_equal(claimed, claimed_mask(U, E, radii))
     np.testing.assert_array_equal(claimed, full.unique_["claimed"].to_numpy())
     assert 0 < claimed.mean() < 1
+
+
+def test_float16_traffic_embeddings_give_the_same_verdicts(data, reports):
+    traffic, evals = data
+    full, _ = reports
+    half = evalcov.analyze(traffic, evals, max_fit=20_000, n_clusters=6, embedding_dtype="float16")
+    assert half.traffic_embeddings_.dtype == np.float16
+    assert full.traffic_embeddings_.dtype == np.float32
+    # A float16 vector is within 5e-4 of its float32 one: same clusters, claims and verdicts.
+    assert (half.unique_["cluster"].to_numpy() == full.unique_["cluster"].to_numpy()).all()
+    assert (half.queries["covered"].to_numpy() == full.queries["covered"].to_numpy()).all()
+    assert half.coverage == full.coverage
+    np.testing.assert_allclose(half.unique_["similarity"], full.unique_["similarity"], atol=2e-3)
+
+
+def test_map_fits_float16_rows_as_their_float32_values(reports):
+    full, _ = reports
+    X16 = full.traffic_embeddings_.astype(np.float16)
+    a = TrafficMap(n_clusters=6, max_fit=240, random_state=0).fit(X16)
+    b = TrafficMap(n_clusters=6, max_fit=240, random_state=0).fit(X16.astype(np.float32))
+    assert (a.labels_ == b.labels_).all()
+    assert a.fit_embeddings_.dtype == np.float32
+
+
+def test_embedding_dtype_is_checked(data):
+    traffic, evals = data
+    with pytest.raises(ValueError, match="embedding_dtype"):
+        evalcov.analyze(traffic, evals, embedding_dtype="int8")
+
+
+def test_fit_times_and_announces_each_stage(data, caplog):
+    traffic, evals = data
+    analyzer = evalcov.CoverageAnalyzer(n_clusters=6, show_progress=False)
+    with caplog.at_level("INFO", logger="evalcov.stages"):
+        analyzer.fit(traffic, evals)
+    stages = ["read", "dedupe", "embed", "map", "measure"]
+    assert list(analyzer.timings_) == stages
+    assert all(seconds >= 0 for seconds in analyzer.timings_.values())
+    done = [
+        r.getMessage().split(" done in ")[0] for r in caplog.records if " done in " in r.message
+    ]
+    assert done == stages
+    assert "dedupe: 1,200 traffic rows" in caplog.messages
