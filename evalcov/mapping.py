@@ -31,12 +31,18 @@ _UMAP_EXACT_BELOW = 4096
 _N_PROBE = 16
 # k-means starts. With few clusters one poor k-means++ start merges two whole topics and splits
 # another (six CLINC intents, six clusters: ARI 0.76 against the full fit with one start), so
-# small maps keep three starts. From _ONE_START_FROM clusters one start seeded in float32 agrees
-# with the former three scikit-learn starts as well as those agree with themselves across seeds
-# (CLINC150 seed 0, rows with the same covered flag: uniform 92.2% against 90.6% seed to seed,
-# Zipf 100% against 88.9%; benchmarks/bench_scale.py) at a third of the cost.
+# small maps keep three starts. On 300-cluster CLINC maps one float32-seeded start agreed with
+# the former three scikit-learn starts as well as those agree with themselves across seeds
+# (rows with the same covered flag: uniform 92.2% against 90.6% seed to seed, Zipf 100% against
+# 88.9%; benchmarks/bench_scale.py) at a third of the cost; its effect on the verdict's F1 on
+# the production-shaped benchmark is not measured yet, so every map keeps three starts.
 _N_INIT = 3
-_ONE_START_FROM = 50
+# One start from this many clusters: none for now (see above).
+_ONE_START_FROM = np.inf
+# Spread weights of the k-means fit: neighbours that set the crowding radius, and the size of
+# the reference sample crowds are counted against.
+_SPREAD_NEIGHBORS = 10
+_SPREAD_REFERENCE = 5000
 # Queries searched per call of the index: it loops over cells, so more queries per call
 # means fewer, larger matrix products.
 _SEARCH_BLOCK = 64 * _BLOCK
@@ -92,6 +98,13 @@ class TrafficMap:
         Neighbours that vote when assigning a query.
     random_state : int, default=0
         Seeds the sample and UMAP: same inputs and seed give the same clusters.
+    spread : float, default=0.0
+        k-means only: weight each fitted text by ``crowd ** -spread`` (see
+        :func:`spread_weights`) so a request asked in many phrasings gets fewer centres. Off by
+        default: measured on production-shaped CLINC150 (``benchmarks/results/
+        coverage_production_spread.md``), 0.5 raised the median F1 at Zipf 0.8 and 1.2 and
+        with paraphrased heavy intents but lowered it at Zipf 1.0 and on uniform traffic, and
+        it splits a lexically diverse heavy request into untested fragments.
     """
 
     def __init__(
@@ -105,6 +118,7 @@ class TrafficMap:
         max_fit: int = 20000,
         assign_k: int = 15,
         random_state: int = 0,
+        spread: float = 0.0,
     ):
         self.reducer = reducer
         self.clusterer = clusterer
@@ -115,6 +129,7 @@ class TrafficMap:
         self.max_fit = max_fit
         self.assign_k = assign_k
         self.random_state = random_state
+        self.spread = spread
 
     def fit(self, X: np.ndarray, weights: np.ndarray | None = None) -> TrafficMap:
         """Fit on distinct-text embeddings X (n, dim); weights order cluster ids by traffic.
@@ -260,7 +275,11 @@ class TrafficMap:
                 warnings.filterwarnings("ignore", "precomputed_knn", UserWarning)
                 Z = reducer.fit_transform(Xf)
         clusterer = self._make_clusterer(mcs, n_total)
-        labels = np.asarray(clusterer.fit_predict(Z), dtype=np.int64)
+        if isinstance(clusterer, _KMeans) and self.spread > 0:
+            weights = spread_weights(Z, power=self.spread, random_state=self.random_state)
+            labels = np.asarray(clusterer.fit_predict(Z, sample_weight=weights), dtype=np.int64)
+        else:
+            labels = np.asarray(clusterer.fit_predict(Z), dtype=np.int64)
         if len(labels) != n:
             raise ValueError(
                 f"clusterer returned {len(labels)} labels for {n} texts; expected one per text"
@@ -370,7 +389,7 @@ class _KMeans:
         self.k = k
         self.random_state = random_state
 
-    def fit_predict(self, X: np.ndarray) -> np.ndarray:
+    def fit_predict(self, X: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
         if self.k == 1:
             return np.zeros(len(X), dtype=np.int64)
         from sklearn.cluster import KMeans
@@ -386,18 +405,21 @@ class _KMeans:
             for _ in range(1 if self.k >= _ONE_START_FROM else _N_INIT):
                 # Seeded here, in float32: scikit-learn's k-means++ upcasts every distance
                 # block to float64, which took 80% of a 20,000-text fit (110 s of 132).
-                init = _kmeans_plusplus(Xc, self.k, rng)
+                init = _kmeans_plusplus(Xc, self.k, rng, sample_weight)
                 model = KMeans(self.k, init=init, n_init=1, random_state=self.random_state)
-                labels = model.fit_predict(Xc)
+                labels = model.fit_predict(Xc, sample_weight=sample_weight)
                 if model.inertia_ < best_inertia:
                     best, best_inertia = labels, model.inertia_
         return np.unique(best, return_inverse=True)[1].astype(np.int64)
 
 
-def _kmeans_plusplus(X: np.ndarray, k: int, rng: np.random.RandomState) -> np.ndarray:
+def _kmeans_plusplus(
+    X: np.ndarray, k: int, rng: np.random.RandomState, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
     """Greedy k-means++ seeds (Arthur & Vassilvitskii; ``2 + log k`` trials per centre), as
-    scikit-learn's ``_kmeans_plusplus`` draws them, with float32 distances."""
+    scikit-learn's ``_kmeans_plusplus`` draws them (weighted alike), with float32 distances."""
     n = len(X)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     trials = 2 + int(np.log(k))
     norms = np.einsum("ij,ij->i", X, X)
 
@@ -406,18 +428,73 @@ def _kmeans_plusplus(X: np.ndarray, k: int, rng: np.random.RandomState) -> np.nd
         return np.maximum(d, 0.0, out=d)
 
     chosen = np.empty(k, dtype=np.int64)
-    chosen[0] = rng.choice(n, p=np.full(n, 1.0 / n))
+    chosen[0] = rng.choice(n, p=w / w.sum())
     closest = sq_dist(chosen[:1])[0].astype(np.float64)
-    potential = closest.sum()
+    potential = closest @ w
     for c in range(1, k):
-        candidates = np.searchsorted(np.cumsum(closest), rng.uniform(size=trials) * potential)
+        candidates = np.searchsorted(np.cumsum(closest * w), rng.uniform(size=trials) * potential)
         np.clip(candidates, None, n - 1, out=candidates)
         with_candidate = np.minimum(closest[None, :], sq_dist(candidates))
-        pots = with_candidate.sum(axis=1)
+        pots = with_candidate @ w
         best = int(np.argmin(pots))
         potential, closest = pots[best], with_candidate[best]
         chosen[c] = candidates[best]
     return X[chosen]
+
+
+def spread_weights(
+    X: np.ndarray,
+    n_neighbors: int = _SPREAD_NEIGHBORS,
+    power: float = 0.5,
+    max_reference: int = _SPREAD_REFERENCE,
+    random_state: int = 0,
+) -> np.ndarray:
+    """k-means sample weights that give a crowded region of the space fewer centres.
+
+    A heavy request is asked in many phrasings (paraphrases, typos, fillers), so its distinct
+    texts crowd one region; unweighted k-means spends centres on that crowd in proportion to
+    its texts and cuts one request into many clusters, most of which hold none of its eval
+    prompts. Each text is weighted by ``crowd ** -power``, where ``crowd`` counts the
+    reference texts within the radius at which a typical reference text has ``n_neighbors``
+    neighbours (the median similarity to its ``n_neighbors``-th nearest reference text).
+    ``power=0.5`` places centres in proportion to the square root of the density: halfway
+    between following the traffic (0) and following the space (1), like the square-root
+    resampling long-tailed label sets are trained with (Mahajan et al., ECCV 2018). Full
+    weighting starved light requests of centres when measured. Radius and counts are ranks
+    in the data: no similarity constant is tied to a model.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, dim)
+        Unit-norm embeddings.
+    n_neighbors : int, default=10
+    power : float, default=0.5
+    max_reference : int, default=5000
+        Crowds are counted against a seeded sample of this many texts (all texts below it).
+    random_state : int, default=0
+
+    Returns
+    -------
+    ndarray of shape (n,), float64, with mean 1.
+    """
+    X = np.asarray(X, dtype=np.float32)
+    n = len(X)
+    if n <= n_neighbors + 1:
+        return np.ones(n)
+    rng = np.random.default_rng(random_state)
+    ref = X if n <= max_reference else X[np.sort(rng.choice(n, max_reference, replace=False))]
+    k = min(n_neighbors, len(ref) - 1)
+    kth = np.empty(len(ref), dtype=np.float32)
+    for start in range(0, len(ref), _BLOCK):
+        block = ref[start : start + _BLOCK] @ ref.T
+        # Position k of the descending order is the k-th neighbour (the text itself is 0th).
+        kth[start : start + _BLOCK] = -np.partition(-block, k, axis=1)[:, k]
+    radius = float(np.median(kth))
+    crowd = np.empty(n, dtype=np.float64)
+    for start in range(0, n, _BLOCK):
+        crowd[start : start + _BLOCK] = (X[start : start + _BLOCK] @ ref.T >= radius).sum(axis=1)
+    weights = np.maximum(crowd, 1.0) ** -power
+    return weights / weights.mean()
 
 
 def _exact_knn(X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -132,3 +132,49 @@ def test_saved_map_keeps_the_topics(zipf, tmp_path):
     path = report.save(tmp_path / "map.zip")
     saved = evalcov.load(path)
     np.testing.assert_array_equal(saved.map_.topic_of_, report.map_.topic_of_)
+
+
+def _variants(text: str, n: int) -> list[str]:
+    """n distinct noisy phrasings of a query, as a heavy request collects them: fillers in
+    front and behind, and a dropped letter."""
+    fillers = ["hey", "pls", "um", "ok so", "quick q", "hi there", "hello", "yo"]
+    out = [f"{fillers[i % len(fillers)]} {text}" for i in range(n // 2)]
+    out += [
+        f"{text[: 2 + i]}{text[3 + i :]} {fillers[-1 - i % len(fillers)]}"
+        for i in range(n - n // 2)
+    ]
+    return out
+
+
+def test_a_crowded_request_gets_less_weight_and_fewer_clusters(clinc):
+    """A request asked in many phrasings crowds its region: spread weights give it less weight
+    per text, so the weighted k-means spends fewer of its centres there than plain k-means
+    (``TrafficMap(spread=0.5)``; off by default, see its docstring)."""
+    from sklearn.cluster import KMeans
+
+    from evalcov.embedders import embed, get_embedder
+    from evalcov.mapping import spread_weights
+
+    by_intent = _by_intent(clinc, "train")
+    crowded = [v for t in by_intent[HEAVY][:30] for v in [t, *_variants(t, 8)]]
+    light = [t for intent in COVERED for t in by_intent[intent][:30]]
+    X = embed(crowded + light, get_embedder("default"), cache=False)
+    heavy = np.arange(len(X)) < len(crowded)
+    w = spread_weights(X, random_state=0)
+    assert w.shape == (len(X),) and w.mean() == pytest.approx(1.0)
+    assert w[heavy].mean() < 0.6 * w[~heavy].mean()
+
+    def centres_on_heavy(weights):
+        km = KMeans(16, n_init=3, random_state=0).fit(X, sample_weight=weights)
+        return len(set(km.labels_[heavy]) - set(km.labels_[~heavy]))
+
+    # Plain k-means spends about as many centres on the crowd as its share of texts (2/3).
+    assert centres_on_heavy(w) < centres_on_heavy(None)
+    # The map applies them when asked, and only then.
+    from evalcov.mapping import TrafficMap
+
+    def map_centres_on_heavy(spread):
+        labels = TrafficMap(n_clusters=16, spread=spread, random_state=0).fit(X).labels_
+        return len(set(labels[heavy]) - set(labels[~heavy]))
+
+    assert map_centres_on_heavy(0.5) < map_centres_on_heavy(0.0)
