@@ -145,6 +145,18 @@ class CoverageAnalyzer:
         self.failure = failure
         self.embedding_dtype = embedding_dtype
 
+    def new_map(self, n_eval: int) -> TrafficMap:
+        """The unfitted map this analyzer fits for an eval set of ``n_eval`` distinct prompts
+        (shared by the in-memory and Dask paths, so both build the same map)."""
+        return TrafficMap(
+            reducer=self.reducer,
+            clusterer=self.clusterer,
+            n_clusters=self.n_clusters_for(n_eval),
+            min_cluster_size=self.min_cluster_size,
+            max_fit=self.max_fit,
+            random_state=self.random_state,
+        )
+
     def n_clusters_for(self, n_eval: int) -> int:
         """Clusters of the k-means map for ``n_eval`` distinct eval prompts."""
         return self.n_clusters or max(1, round(n_eval / 2))
@@ -221,14 +233,7 @@ class CoverageAnalyzer:
             U = self._embed_traffic(dt.texts)
             E = self._embed(de.texts)
         with stages.stage("map", f"k-means on at most {self.max_fit:,} texts, the rest assigned"):
-            self.map_ = TrafficMap(
-                reducer=self.reducer,
-                clusterer=self.clusterer,
-                n_clusters=self.n_clusters_for(len(de.texts)),
-                min_cluster_size=self.min_cluster_size,
-                max_fit=self.max_fit,
-                random_state=self.random_state,
-            ).fit(U, dt.weights)
+            self.map_ = self.new_map(len(de.texts)).fit(U, dt.weights)
         outlier = np.zeros(len(dt.texts), dtype=bool)
         outlier[self.map_.fit_index_] = self.map_.fit_outlier_
         claim_k = max(1, math.ceil(self.reach * len(dt.texts) / len(de.texts)))

@@ -244,14 +244,7 @@ def analyze_dask(
     vectors = dask.persist(*vectors)
 
     # Fit on the same sample of distinct texts the in-memory path would use.
-    tmap = TrafficMap(
-        reducer=analyzer.reducer,
-        clusterer=analyzer.clusterer,
-        n_clusters=analyzer.n_clusters_for(len(de.texts)),
-        min_cluster_size=analyzer.min_cluster_size,
-        max_fit=analyzer.max_fit,
-        random_state=analyzer.random_state,
-    )
+    tmap = analyzer.new_map(len(de.texts))
     fit_index = tmap.sample_index(n)
     picks = [
         dask.delayed(_take)(p, x, fit_index[(fit_index >= lo) & (fit_index < hi)] - lo)

@@ -231,6 +231,7 @@ def _risk_summary(
 
     def row(r: Any) -> dict[str, Any]:
         out = {
+            "topic": int(r.topic),
             "cluster": int(r.cluster),
             "label": texts.add(r.label),
             "examples": [texts.add(e) for e in r.examples[:2]],

@@ -348,6 +348,9 @@ def test_html_section_first_and_escaped(scenario):
     assert body.index("Failing and untested") < body.index("of production traffic is covered")
     assert "<img src=x" not in page and "&lt;img src=x" in page
     assert "Tested, yet failing" in page and "of the inference cost" in page
+    # Risk rows are topics, each shown by the untested cluster that fails most.
+    top = r.gaps(1, by="risk").iloc[0]
+    assert f"topic {top['topic']}, shown by cluster {top['cluster']}" in page
 
 
 def test_labeling_batch_by_risk_carries_outcomes(report, scenario):
