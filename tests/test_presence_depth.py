@@ -164,17 +164,18 @@ def test_a_crowded_request_gets_less_weight_and_fewer_clusters(clinc):
     assert w.shape == (len(X),) and w.mean() == pytest.approx(1.0)
     assert w[heavy].mean() < 0.6 * w[~heavy].mean()
 
-    def centres_on_heavy(weights):
-        km = KMeans(16, n_init=3, random_state=0).fit(X, sample_weight=weights)
-        return len(set(km.labels_[heavy]) - set(km.labels_[~heavy]))
+    def centres_on_heavy(labels):
+        return len(set(labels[heavy]) - set(labels[~heavy]))
+
+    def kmeans(weights):
+        return KMeans(16, n_init=3, random_state=0).fit(X, sample_weight=weights).labels_
 
     # Plain k-means spends about as many centres on the crowd as its share of texts (2/3).
-    assert centres_on_heavy(w) < centres_on_heavy(None)
+    assert centres_on_heavy(kmeans(w)) < centres_on_heavy(kmeans(None))
     # The map applies them when asked, and only then.
     from evalcov.mapping import TrafficMap
 
-    def map_centres_on_heavy(spread):
-        labels = TrafficMap(n_clusters=16, spread=spread, random_state=0).fit(X).labels_
-        return len(set(labels[heavy]) - set(labels[~heavy]))
+    def fit_map(spread):
+        return TrafficMap(n_clusters=16, spread=spread, random_state=0).fit(X).labels_
 
-    assert map_centres_on_heavy(0.5) < map_centres_on_heavy(0.0)
+    assert centres_on_heavy(fit_map(0.5)) < centres_on_heavy(fit_map(0.0))
