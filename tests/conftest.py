@@ -8,7 +8,6 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from unittest import mock
 
 import pytest
 
@@ -67,8 +66,8 @@ def cli_main(capsys, *args: object) -> subprocess.CompletedProcess:
     from evalcov.cli import main
 
     capsys.readouterr()
-    # --quiet sets progress-bar variables for the rest of the process; keep them to this call.
-    with mock.patch.dict(os.environ), warnings.catch_warnings(record=True) as caught:
+    environ = dict(os.environ)
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         for hidden in (DeprecationWarning, PendingDeprecationWarning, ImportWarning):
             warnings.simplefilter("ignore", hidden)
@@ -76,6 +75,10 @@ def cli_main(capsys, *args: object) -> subprocess.CompletedProcess:
             status = main([str(a) for a in args])
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        finally:
+            # --quiet sets progress-bar variables for the rest of the process: undo them.
+            os.environ.clear()
+            os.environ.update(environ)
     out, err = capsys.readouterr()
     err += "".join(
         warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught
