@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -67,6 +68,8 @@ def cli_main(capsys, *args: object) -> subprocess.CompletedProcess:
 
     capsys.readouterr()
     environ = dict(os.environ)
+    stages = logging.getLogger("evalcov.stages")
+    level = stages.level
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         for hidden in (DeprecationWarning, PendingDeprecationWarning, ImportWarning):
@@ -76,9 +79,11 @@ def cli_main(capsys, *args: object) -> subprocess.CompletedProcess:
         except SystemExit as exc:
             status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
         finally:
-            # --quiet sets progress-bar variables for the rest of the process: undo them.
+            # --quiet sets progress-bar variables, progress the stage log level, for the rest
+            # of the process: undo them.
             os.environ.clear()
             os.environ.update(environ)
+            stages.setLevel(level)
     out, err = capsys.readouterr()
     err += "".join(
         warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught
