@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+SAMPLE = REPO / "sample_data"
+EVALS = SAMPLE / "evals.csv"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -39,6 +43,86 @@ def run_python(code: str, *args: object, threads: int = 1, **env: str):
         cwd=REPO,
         timeout=900,
     )
+
+
+def run_cli(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m evalcov ARGS`` in a fresh interpreter: the real command, torch start
+    included. os.environ carries the session's EVALCOV_CACHE_DIR, so runs share its cache."""
+    return subprocess.run(
+        [sys.executable, "-m", "evalcov", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def cli_main(capsys, *args: object) -> subprocess.CompletedProcess:
+    """``evalcov.cli.main(ARGS)`` in this process, as :func:`run_cli` would see it: the exit
+    status (argparse's SystemExit included), stdout and stderr, plus on stderr every warning
+    that escapes, as a fresh interpreter would print it. Saves the ~10 s interpreter and torch
+    start of a subprocess; what only a fresh process shows (model-loading chatter) is left to
+    the one real run, ``cli_analyzed``."""
+    from evalcov.cli import main
+
+    capsys.readouterr()
+    environ = dict(os.environ)
+    stages = logging.getLogger("evalcov.stages")
+    level = stages.level
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for hidden in (DeprecationWarning, PendingDeprecationWarning, ImportWarning):
+            warnings.simplefilter("ignore", hidden)
+        try:
+            status = main([str(a) for a in args])
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        finally:
+            # --quiet sets progress-bar variables, progress the stage log level, for the rest
+            # of the process: undo them.
+            os.environ.clear()
+            os.environ.update(environ)
+            stages.setLevel(level)
+    out, err = capsys.readouterr()
+    err += "".join(
+        warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught
+    )
+    return subprocess.CompletedProcess(["evalcov", *map(str, args)], status, out, err)
+
+
+# The options of the shared CLI analysis (cli_analyzed); a test that needs the same batch with
+# one flag changed runs them again in-process, on the warm cache.
+CLI_OPTIONS = [
+    *("--evals", EVALS, "--eval-text-col", "prompt", "--time-col", "timestamp"),
+    *("--user-col", "user_id", "--freq", "MS", "-n", "20", "--format", "csv"),
+]
+
+
+@pytest.fixture(scope="session")
+def cli_traffic(tmp_path_factory) -> Path:
+    """Every 80th sample query (375), each text turned into a formula ("=..."), so the
+    labeling CSV of the shared run shows formula neutralization on every row."""
+    import pandas as pd
+
+    path = tmp_path_factory.mktemp("cli") / "traffic.csv"
+    traffic = pd.read_csv(SAMPLE / "traffic.csv.gz").iloc[::80]
+    traffic.assign(text="=" + traffic["text"].astype(str)).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cli_analyzed(cli_traffic, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """The one real ``python -m evalcov analyze`` run the CLI tests share (tests/test_cli.py,
+    tests/test_safe_csv.py), quiet, with every output: ``(result, folder)``; the folder holds
+    report.html, summary.json and the labeling batch batch.csv."""
+    out = tmp_path_factory.mktemp("cli_out")
+    result = run_cli(
+        *("analyze", cli_traffic, *CLI_OPTIONS, "--quiet"),
+        *("--html", out / "report.html", "--json", out / "summary.json"),
+        *("--export", out / "batch.csv"),
+    )
+    return result, out
 
 
 @pytest.fixture(scope="session")

@@ -1,77 +1,24 @@
-"""The ``evalcov`` command, run as ``python -m evalcov`` in a subprocess on real sample data."""
+"""The ``evalcov`` command on real sample data: one real ``python -m evalcov analyze`` run
+shared with tests/test_safe_csv.py (conftest.cli_analyzed), the other cases through
+``evalcov.cli.main`` in this process (conftest.cli_main), plus one real failing run."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import EVALS, cli_main, run_cli
 
 from evalcov.cli import _jsonable
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
-EVALS = SAMPLE / "evals.csv"
 
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    # os.environ carries the test session's EVALCOV_CACHE_DIR (conftest), so runs share it.
-    return subprocess.run(
-        [sys.executable, "-m", "evalcov", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        cwd=cwd,
-        timeout=600,
-    )
-
-
-@pytest.fixture(scope="module")
-def traffic(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("cli") / "traffic.csv"
-    pd.read_csv(SAMPLE / "traffic.csv.gz").iloc[::80].to_csv(path, index=False)
-    return path
-
-
-@pytest.fixture(scope="module")
-def analyzed(traffic, tmp_path_factory):
-    out = tmp_path_factory.mktemp("out")
-    result = run(
-        "analyze",
-        traffic,
-        "--evals",
-        EVALS,
-        "--eval-text-col",
-        "prompt",
-        "--time-col",
-        "timestamp",
-        "--user-col",
-        "user_id",
-        "--freq",
-        "MS",
-        "--html",
-        out / "report.html",
-        "--json",
-        out / "summary.json",
-        "--export",
-        out / "batch.csv",
-        "-n",
-        "20",
-        "--format",
-        "csv",
-    )
-    return result, out
-
-
-def test_analyze_writes_report_summary_and_batch(analyzed, traffic):
-    result, out = analyzed
+def test_analyze_writes_report_summary_and_batch(cli_analyzed, cli_traffic):
+    result, out = cli_analyzed
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text())
     s = summary["summary"]
-    assert s["n_rows"] == len(pd.read_csv(traffic)) and 0 <= s["coverage"] <= 1
+    assert s["n_rows"] == len(pd.read_csv(cli_traffic)) and 0 <= s["coverage"] <= 1
     assert len(summary["gaps"]) == min(25, s["n_gaps"])
     assert all(g["status"] in ("uncovered", "partial") for g in summary["gaps"])
     page = (out / "report.html").read_text()
@@ -79,33 +26,24 @@ def test_analyze_writes_report_summary_and_batch(analyzed, traffic):
     batch = pd.read_csv(out / "batch.csv")
     assert 0 < len(batch) <= 20
     assert f"coverage={s['coverage']:.1%}" in result.stdout
-    # Progress goes to stderr, results to stdout.
-    assert "evalcov: analysis done" in result.stderr and "evalcov:" not in result.stdout
+    # --quiet: nothing on stderr, in a fresh interpreter, model loading included.
+    assert result.stderr == ""
 
 
-def test_drift_writes_json_and_is_silent_when_quiet(traffic, tmp_path):
-    result = run(
-        "drift",
-        traffic,
-        "--evals",
-        EVALS,
-        "--time-col",
-        "timestamp",
-        "--freq",
-        "MS",
-        "--json",
-        tmp_path / "drift.json",
-        "--n-clusters",
-        "12",
-        "--quiet",
+def test_drift_writes_json_and_progress_goes_to_stderr(cli_traffic, tmp_path, capsys):
+    result = cli_main(
+        capsys,
+        *("drift", cli_traffic, "--evals", EVALS, "--time-col", "timestamp", "--freq", "MS"),
+        *("--json", tmp_path / "drift.json", "--n-clusters", "12"),
     )
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
     drift = json.loads((tmp_path / "drift.json").read_text())["drift"]
     windows = pd.DataFrame(drift["windows"])
     assert list(windows["window"].str[:7]) == ["2026-06", "2026-07", "2026-08"]
     assert "<Drift 3 windows" in result.stdout
     assert pd.DataFrame(drift["clusters"])["cluster"].nunique() == 12  # --n-clusters
+    # Progress goes to stderr, results to stdout.
+    assert "evalcov: analysis done" in result.stderr and "evalcov:" not in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -118,10 +56,10 @@ def test_drift_writes_json_and_is_silent_when_quiet(traffic, tmp_path):
         ("bad output dir", "does not exist"),
     ],
 )
-def test_bad_input_exits_2_with_one_error_line(case, expected, traffic, tmp_path):
+def test_bad_input_exits_2_with_one_error_line(case, expected, cli_traffic, tmp_path, capsys):
     evals, args = EVALS, []
     quiet = case in ("unknown format", "empty eval set")
-    source = traffic
+    source = cli_traffic
     if case == "missing file":
         source = tmp_path / "nope.csv"
     elif case == "unknown format":
@@ -134,7 +72,9 @@ def test_bad_input_exits_2_with_one_error_line(case, expected, traffic, tmp_path
         evals.write_text("prompt\n")
     elif case == "bad output dir":
         args = ["--html", tmp_path / "missing" / "report.html"]
-    result = run("analyze", source, "--evals", evals, *args, *(["--quiet"] if quiet else []))
+    argv = ["analyze", source, "--evals", evals, *args, *(["--quiet"] if quiet else [])]
+    # One case runs the real command: its exit status and stderr, not only main()'s.
+    result = run_cli(*argv) if case == "missing file" else cli_main(capsys, *argv)
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("evalcov: error:")]
     assert len(errors) == 1 and expected in errors[0]
@@ -143,19 +83,19 @@ def test_bad_input_exits_2_with_one_error_line(case, expected, traffic, tmp_path
         assert result.stderr.splitlines() == errors
 
 
-def test_missing_evals_is_a_usage_error(traffic):
-    result = run("analyze", traffic, "--html", "r.html")
+def test_missing_evals_is_a_usage_error(cli_traffic, capsys):
+    result = cli_main(capsys, "analyze", cli_traffic, "--html", "r.html")
     assert result.returncode == 2
     assert "the following arguments are required: --evals" in result.stderr
-    result = run("drift", traffic, "--evals", EVALS)
+    result = cli_main(capsys, "drift", cli_traffic, "--evals", EVALS)
     assert result.returncode == 2 and "--time-col" in result.stderr
 
 
-def test_help_shows_examples():
-    result = run("--help")
+def test_help_shows_examples(capsys):
+    result = cli_main(capsys, "--help")
     assert result.returncode == 0
     assert "examples:" in result.stdout and "evalcov analyze traffic.csv.gz" in result.stdout
-    result = run("analyze", "--help")
+    result = cli_main(capsys, "analyze", "--help")
     assert "--export" in result.stdout and "examples:" in result.stdout
 
 

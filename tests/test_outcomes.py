@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cli_main
 from scipy import stats
 
 import evalcov
@@ -397,24 +398,18 @@ def test_suggest_additions_by_risk_covers_failures_first(report):
     assert len(by_traffic) == 3 and "failure_gain" not in by_traffic.columns
 
 
-def test_cli_failure_column_reaches_stdout_json_and_html(scenario, report, tmp_path):
-    import os
-    import subprocess
-    import sys
-
+def test_cli_failure_column_reaches_stdout_json_and_html(scenario, report, tmp_path, capsys):
     traffic, evals = scenario
     traffic[["text"]].assign(broke=traffic["error"].map({True: "yes", False: "no"})).to_csv(
         tmp_path / "traffic.csv", index=False
     )
     pd.DataFrame({"prompt": evals}).to_csv(tmp_path / "evals.csv", index=False)
-    result = subprocess.run(
-        [sys.executable, "-m", "evalcov", "analyze", str(tmp_path / "traffic.csv")]
-        + ["--evals", str(tmp_path / "evals.csv"), "--failure", "broke", "--quiet"]
-        + ["--json", str(tmp_path / "s.json"), "--html", str(tmp_path / "r.html")],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=600,
+    # In this process (the real `python -m evalcov` run is tests/test_cli.py's).
+    result = cli_main(
+        capsys,
+        *("analyze", tmp_path / "traffic.csv", "--evals", tmp_path / "evals.csv"),
+        *("--failure", "broke", "--quiet", "--json", tmp_path / "s.json"),
+        *("--html", tmp_path / "r.html"),
     )
     assert result.returncode == 0, result.stderr
     assert "failing and untested" in result.stdout

@@ -7,9 +7,10 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from test_cli import EVALS, SAMPLE, run
+from conftest import CLI_OPTIONS, cli_main
 
 from evalcov.export import query_id
+from evalcov.redact import get_redactor
 from evalcov.safe_csv import neutralize_cell, neutralize_frame, restore_cell, write_csv
 
 CASES = {
@@ -54,19 +55,32 @@ def test_frame_and_csv_neutralize_text_columns_only():
     assert back["t"].tolist() == ["'\t=1", "a\rb"]  # tab and bare CR stay inside their cell
 
 
-def test_cli_export_neutralizes_formulas_unless_asked_not_to(tmp_path):
-    traffic = pd.read_csv(SAMPLE / "traffic.csv.gz").iloc[::160].reset_index(drop=True)
-    traffic["text"] = "=" + traffic["text"].astype(str)
-    traffic.to_csv(tmp_path / "traffic.csv", index=False)
-    common = ["analyze", tmp_path / "traffic.csv", "--evals", EVALS, "--eval-text-col", "prompt"]
-    common += ["--text-col", "text", "-n", "30", "--n-clusters", "8", "--quiet"]
-    result = run(*common, "--export", tmp_path / "safe.csv")
+def test_cli_export_neutralizes_formulas_unless_asked_not_to(
+    cli_analyzed, cli_traffic, tmp_path, capsys
+):
+    # The shared real run (conftest.cli_analyzed) exports every text as a formula, "=...".
+    result, out = cli_analyzed
     assert result.returncode == 0, result.stderr
-    safe = pd.read_csv(tmp_path / "safe.csv", dtype=str, keep_default_na=False)
+    safe = pd.read_csv(out / "batch.csv", dtype=str, keep_default_na=False)
     assert len(safe) > 0 and safe["text"].str.startswith("'=").all()
-    assert [query_id(restore_cell(t)) for t in safe["text"]] == safe["id"].tolist()
-    result = run(*common, "--export", tmp_path / "raw.csv", "--no-neutralize-formulas")
+    # Each cell restores to the traffic text of its query id (as redacted for labelers: this
+    # sample's batch holds a phone number and an e-mail address).
+    traffic = pd.read_csv(cli_traffic, dtype=str, keep_default_na=False)
+    text_of = {query_id(t): t for t in traffic["text"]}
+    assert set(safe["id"]) <= set(text_of)
+    restored = [restore_cell(t) for t in safe["text"]]
+    assert restored == get_redactor(True).redact([text_of[i] for i in safe["id"]])
+    # The same analysis in this process (warm cache), the flag turned off: the same batch, raw.
+    raw_path = tmp_path / "raw.csv"
+    result = cli_main(
+        capsys,
+        *("analyze", cli_traffic, *CLI_OPTIONS),
+        *("--export", raw_path, "--no-neutralize-formulas"),
+    )
     assert result.returncode == 0, result.stderr
-    raw = pd.read_csv(tmp_path / "raw.csv", dtype=str, keep_default_na=False)
+    raw = pd.read_csv(raw_path, dtype=str, keep_default_na=False)
     assert raw["text"].tolist() == safe["text"].map(restore_cell).tolist()
     assert raw["text"].str.startswith("=").all()
+    # Not quiet: progress (the batch written included) goes to stderr, results to stdout.
+    assert f"evalcov: wrote {len(raw)} queries to {raw_path}" in result.stderr
+    assert "evalcov:" not in result.stdout and "coverage=" in result.stdout

@@ -5,15 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cli_main
 
 import evalcov
 from evalcov.ingest import SUPPORTED_FORMATS, read_evals, read_traffic
@@ -451,15 +449,10 @@ def test_outcomes_reach_report_queries():
     assert q["session"].tolist()[1] == "conv-3"
 
 
-def test_cli_reads_traces_and_names_a_format_that_does_not_fit(tmp_path):
+def test_cli_reads_traces_and_names_a_format_that_does_not_fit(tmp_path, capsys):
     def run(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "evalcov", "analyze", *map(str, args), "--quiet"],
-            capture_output=True,
-            text=True,
-            env=dict(os.environ),
-            timeout=600,
-        )
+        # In this process (the real `python -m evalcov` run is tests/test_cli.py's).
+        return cli_main(capsys, "analyze", *args, "--quiet")
 
     out = tmp_path / "summary.json"
     ok = run(
