@@ -230,10 +230,11 @@ class CoverageAnalyzer:
         # As embed's own bar: by default shown only when there is much to do.
         stages.show_if(len(dt.texts) > _PROGRESS_THRESHOLD)
         with stages.stage("embed", f"{len(dt.texts):,} distinct texts, {len(de.texts):,} prompts"):
-            U = self._embed_traffic(dt.texts)
+            self.map_ = self.new_map(len(de.texts))
+            U, fit_rows = self._embed_traffic(dt.texts, self.map_.sample_index(len(dt.texts)))
             E = self._embed(de.texts)
         with stages.stage("map", f"k-means on at most {self.max_fit:,} texts, the rest assigned"):
-            self.map_ = self.new_map(len(de.texts)).fit(U, dt.weights)
+            self.map_.fit(U, dt.weights, fit_rows=fit_rows)
         outlier = np.zeros(len(dt.texts), dtype=bool)
         outlier[self.map_.fit_index_] = self.map_.fit_outlier_
         claim_k = max(1, math.ceil(self.reach * len(dt.texts) / len(de.texts)))
@@ -256,22 +257,31 @@ class CoverageAnalyzer:
     def _embed(self, texts: list[str]) -> np.ndarray:
         return embed(texts, self.embedder_, cache=self.cache, show_progress=self.show_progress)
 
-    def _embed_traffic(self, texts: list[str]) -> np.ndarray:
+    def _embed_traffic(
+        self, texts: list[str], fit_index: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Embeddings of the distinct traffic texts, in float16 when ``embedding_dtype`` says
         so: then embedded (or read from the cache) a block at a time, so a float32 copy of
-        them all is never held."""
+        them all is never held. Returns them and, when float16, the float32 rows
+        ``fit_index`` (sorted) that the map is fitted on (None otherwise)."""
         half = self.embedding_dtype == "float16" or (
             self.embedding_dtype == "auto" and len(texts) > _HALF_ABOVE
         )
         if not half:
-            return self._embed(texts)
+            return self._embed(texts), None
         out: np.ndarray | None = None
+        fit_rows: np.ndarray | None = None
         for start in range(0, len(texts), _HALF_BLOCK):
             block = self._embed(texts[start : start + _HALF_BLOCK])
             if out is None:
                 out = np.empty((len(texts), block.shape[1]), dtype=np.float16)
+                fit_rows = np.empty((len(fit_index), block.shape[1]), dtype=np.float32)
             out[start : start + len(block)] = block
-        return out if out is not None else self._embed(texts).astype(np.float16)
+            lo, hi = np.searchsorted(fit_index, [start, start + len(block)])
+            fit_rows[lo:hi] = block[fit_index[lo:hi] - start]
+        if out is None:
+            return self._embed(texts).astype(np.float16), None
+        return out, fit_rows
 
 
 def build_report(

@@ -131,11 +131,19 @@ class TrafficMap:
         self.random_state = random_state
         self.spread = spread
 
-    def fit(self, X: np.ndarray, weights: np.ndarray | None = None) -> TrafficMap:
+    def fit(
+        self,
+        X: np.ndarray,
+        weights: np.ndarray | None = None,
+        fit_rows: np.ndarray | None = None,
+    ) -> TrafficMap:
         """Fit on distinct-text embeddings X (n, dim); weights order cluster ids by traffic.
 
         X may be float16 (as :class:`~evalcov.CoverageAnalyzer` holds millions of texts): the
-        fit sample and each slab of assigned rows are computed in float32.
+        fit sample and each slab of assigned rows are computed in float32. ``fit_rows``, the
+        float32 rows ``sample_index(n)`` of X before they were rounded to float16, fits the
+        map on exact values: k-means amplifies float16 rounding into other clusters (4% of
+        rows changed verdict at 200,000 rows without them), while assignment does not.
 
         Sets ``fit_index_`` (rows of X in the fit sample), ``fit_embeddings_``,
         ``fit_labels_`` (noise already assigned), ``fit_outlier_`` (HDBSCAN noise),
@@ -149,7 +157,12 @@ class TrafficMap:
         n = len(X)
         weights = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
         fit_index = self.sample_index(n)
-        self.fit_sample(X[fit_index], n)
+        if fit_rows is not None and np.shape(fit_rows) != (len(fit_index), X.shape[1]):
+            raise ValueError(
+                f"fit_rows must have shape ({len(fit_index)}, {X.shape[1]}) (the rows "
+                f"sample_index({n}) of X), got {np.shape(fit_rows)}"
+            )
+        self.fit_sample(X[fit_index] if fit_rows is None else fit_rows, n)
         all_labels = np.empty(n, dtype=np.int64)
         all_labels[fit_index] = self.fit_labels_
         rest = np.setdiff1d(np.arange(n), fit_index)

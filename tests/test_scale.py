@@ -202,6 +202,35 @@ def test_float16_traffic_embeddings_give_the_same_verdicts(data, reports):
     np.testing.assert_allclose(half.unique_["similarity"], full.unique_["similarity"], atol=2e-3)
 
 
+def test_float16_analysis_fits_its_map_on_the_exact_float32_sample(data, monkeypatch):
+    # k-means turns float16 rounding into other clusters at scale, so the analyzer keeps the
+    # fit sample's float32 rows while it holds the rest as float16. Small blocks and a fit
+    # sample of part of the texts exercise picking those rows out of several blocks.
+    import evalcov.analyzer as analyzer_module
+
+    traffic, evals = data
+    monkeypatch.setattr(analyzer_module, "_HALF_BLOCK", 97)
+    kw = {"max_fit": 300, "n_clusters": 6, "show_progress": False}
+    half = evalcov.CoverageAnalyzer(embedding_dtype="float16", **kw).fit(traffic, evals)
+    full = evalcov.CoverageAnalyzer(embedding_dtype="float32", **kw).fit(traffic, evals)
+    U32 = full.report_.traffic_embeddings_
+    assert half.report_.traffic_embeddings_.dtype == np.float16
+    assert len(U32) > 300 and len(half.map_.fit_index_) == 300
+    np.testing.assert_array_equal(half.map_.fit_index_, full.map_.fit_index_)
+    np.testing.assert_array_equal(half.map_.fit_embeddings_, U32[full.map_.fit_index_])
+    # The rounded rows differ from them: without the exact rows the fit would see others.
+    rounded = U32[full.map_.fit_index_].astype(np.float16).astype(np.float32)
+    assert not np.array_equal(rounded, half.map_.fit_embeddings_)
+    np.testing.assert_array_equal(half.map_.labels_, full.map_.labels_)
+
+
+def test_fit_rows_must_match_the_sample(reports):
+    X = reports[0].traffic_embeddings_
+    m = TrafficMap(n_clusters=6, max_fit=240, random_state=0)
+    with pytest.raises(ValueError, match=r"fit_rows must have shape \(240, 384\)"):
+        m.fit(X.astype(np.float16), fit_rows=X[:10])
+
+
 def test_map_fits_float16_rows_as_their_float32_values(reports):
     full, _ = reports
     X16 = full.traffic_embeddings_.astype(np.float16)
