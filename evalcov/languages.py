@@ -111,23 +111,29 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
         for lang, j in zip(first, label_column, strict=True):
             if lang in column:
                 probs[:, column[lang]] = scores[~sure, j]
+        probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-300)
         unsure_rows.append(start + np.flatnonzero(~sure))
-        unsure_probs.append(probs)
-    unsure = np.concatenate(unsure_rows)
-    probs = np.concatenate(unsure_probs) if unsure_probs else np.zeros((0, len(langs)))
-    probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-300)
+        # float32: short texts are mostly unsure, and four million of them held 2.3 GB of
+        # float64 probabilities, plus as much again for each round's posteriors.
+        unsure_probs.append(probs.astype(np.float32))
     w = weights[rows] / max(weights[rows].sum(), 1e-300)
     is_sure = sure_lang >= 0
     sure_mass = np.bincount(sure_lang[is_sure], weights=w[is_sure], minlength=len(langs))
     prior = np.full(len(langs), 1.0 / len(langs))
     for _ in range(_PRIOR_ROUNDS):
-        post = probs * prior
-        post /= np.maximum(post.sum(axis=1, keepdims=True), 1e-300)
+        mass = sure_mass.astype(np.float64)  # a copy; float even when no text is sure
+        # Posteriors a block at a time (the blocks as scored, never concatenated): only
+        # their traffic-weighted sum is needed.
+        for unsure, probs in zip(unsure_rows, unsure_probs, strict=True):
+            post = probs * prior
+            post /= np.maximum(post.sum(axis=1, keepdims=True), 1e-300)
+            mass += w[unsure] @ post
         # A floor keeps every language possible: a prior of zero could never be revised.
         # (A one-hot row's posterior is itself under any prior with that floor.)
-        prior = 0.99 * (w[unsure] @ post + sure_mass) + 0.01 / len(langs)
+        prior = 0.99 * mass + 0.01 / len(langs)
     chosen = sure_lang.copy()
-    chosen[unsure] = (probs * prior).argmax(axis=1)
+    for unsure, probs in zip(unsure_rows, unsure_probs, strict=True):
+        chosen[unsure] = (probs * prior).argmax(axis=1)
     out[rows] = np.asarray(langs, dtype=object)[chosen]
     return out
 
