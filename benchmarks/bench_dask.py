@@ -18,30 +18,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _clinc import markdown_table  # noqa: E402
-from bench_scale import HashEmbedder, make_data  # noqa: E402
+from bench_scale import HashEmbedder, _peak_mb, make_data  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dask.md"
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(n_rows: int, n_partitions: int) -> dict:
     """Both paths on one size; the Dask one first, so the client's peak is its own."""
     import dask.dataframe as dd
-    import pandas as pd
 
     import evalcov
     from evalcov.distributed import assign_partitions
@@ -115,8 +110,6 @@ def main() -> None:
         for n in args.sizes:
             rows.append(run(n, args.partitions))
             print(json.dumps(rows[-1]), flush=True)
-    import pandas as pd
-
     text = "\n".join(
         [
             "# Dask path against the in-memory path (bench_dask.py)\n",
