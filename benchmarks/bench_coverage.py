@@ -17,7 +17,10 @@ Usage::
 
     python benchmarks/bench_coverage.py [--seeds 0 1 2 3 4] [--skip-xsid] [--only-baselines]
         [--embedder SPEC]
-    python benchmarks/bench_coverage.py --production [--seeds 0 1 2 3 4]
+    python benchmarks/bench_coverage.py --production [--seeds 0 1 2 3 4] [--rules]
+
+``--rules`` adds, per scenario, ceilings and alternative per-cluster rules on evalcov's own map
+(:func:`rule_study`) and writes ``results/coverage_rules.md`` instead.
 """
 
 from __future__ import annotations
@@ -438,6 +441,7 @@ PRODUCTION_SCENARIOS: dict[str, dict] = {
     "Zipf 1.0, heavy intents paraphrased": {"exponent": 1.0, "paraphrase": True},
 }
 RESULTS_PRODUCTION = RESULTS.with_name("coverage_production.md")
+RESULTS_RULES = RESULTS.with_name("coverage_rules.md")
 
 
 def heavy_flagged(scenario: CoverageScenario, flagged: np.ndarray, n: int = 10) -> float:
@@ -462,12 +466,93 @@ def thin_recall(scenario: CoverageScenario, report, factor: float = 5.0) -> floa
     return float(((status == "thin") & covered)[rows].mean())
 
 
-def bench_production(seeds: list[int]) -> str:
+def rule_study(scenario: CoverageScenario, report) -> list[dict[str, float]]:
+    """How far any per-cluster rule could take the verdict on evalcov's map, and what the
+    rules measured against the shipped one give (``--production --rules``).
+
+    Every rule keeps evalcov's clusters and changes only which ones count as tested:
+
+    - *shipped*: the report's own verdict;
+    - *oracle, every cluster*: each cluster judged by the majority of its true labels (the
+      ceiling of any cluster-level rule on this map);
+    - *oracle, untested clusters only*: the shipped verdict where it says tested, the truth
+      where it says untested (the ceiling of any rule that only rescues untested clusters);
+    - *topic verdict*: a topic (the report's connectivity-merged clusters) is tested when any
+      of its clusters is, and all its clusters follow;
+    - *centroid rule*: an untested cluster whose centre is as close to an eval prompt as the
+      lower quartile of the tested clusters' centres are is tested (calibrated on the data);
+    - *AUC* rows: how well each per-cluster quantity separates the untested clusters that are
+      mostly covered traffic (fragments of tested intents) from true gaps, weighted by rows.
+    """
+    truth = scenario.traffic["uncovered"].to_numpy()
+    clusters = report.queries["cluster"].to_numpy()
+    table = report.clusters
+    n = len(table)
+    tested = table["status"].to_numpy(dtype=object) != "uncovered"
+    rows = np.bincount(clusters, minlength=n).astype(float)
+    gap_share = np.bincount(clusters, weights=truth.astype(float), minlength=n) / np.maximum(
+        rows, 1
+    )
+    labels = report.unique_["cluster"].to_numpy()
+    U = np.asarray(report.traffic_embeddings_, dtype=np.float32)
+    E = np.asarray(report.eval_embeddings_, dtype=np.float32)
+    centre = np.zeros((n, U.shape[1]))
+    np.add.at(centre, labels, U)
+    centre /= np.maximum(np.linalg.norm(centre, axis=1, keepdims=True), 1e-12)
+    to_prompt = (centre @ E.T).max(axis=1)
+    between = centre @ centre.T
+    np.fill_diagonal(between, -1.0)
+    to_tested = np.where(tested[None, :], between, -1.0).max(axis=1)
+    topic = table["topic"].to_numpy()
+    topic_tested = pd.Series(tested).groupby(topic).transform("any").to_numpy()
+    rules = {
+        "shipped": tested,
+        "oracle, every cluster": gap_share < 0.5,
+        "oracle, untested clusters only": tested | (gap_share < 0.5),
+        "topic verdict": topic_tested,
+        "centroid rule": tested | (to_prompt >= np.quantile(to_prompt[tested], 0.25)),
+    }
+    out = []
+    for name, judged in rules.items():
+        flagged = ~judged[clusters]
+        metrics = clinc_metrics(scenario, _verdict_from_flags(flagged))
+        metrics.pop("ARI", None)
+        metrics["10 heaviest covered intents flagged"] = heavy_flagged(scenario, flagged)
+        out.append({"rule": name, **metrics})
+    untested = ~tested
+    fragment = gap_share[untested] < 0.5
+    if fragment.any() and not fragment.all():
+        features = {
+            "claimed share": table["claimed_share"].to_numpy(),
+            "centre to nearest prompt": to_prompt,
+            "centre to nearest tested centre": to_tested,
+        }
+        for name, values in features.items():
+            auc = roc_auc_score(fragment, values[untested], sample_weight=rows[untested])
+            out.append({"rule": f"AUC, {name}", "F1": auc})
+    return out
+
+
+def _rules_section(studies: list[dict]) -> str:
+    frame = pd.DataFrame(studies)
+    columns = [c for c in frame.columns if c not in ("scenario", "rule", "seed")]
+    table = frame.groupby(["scenario", "rule"], sort=False)[columns].median().round(3)
+    return (
+        "## Rules on evalcov's map (medians over seeds)\n\n"
+        "Each rule keeps evalcov's clusters and decides which are tested "
+        "(see `rule_study` in bench_coverage.py). AUC rows give the AUC in the F1 column: "
+        "how well a per-cluster quantity separates untested clusters of covered intents "
+        "(prompt-less fragments) from true gaps, weighted by rows.\n\n"
+        f"{_markdown(table.reset_index().fillna('–'))}\n"
+    )
+
+
+def bench_production(seeds: list[int], rules: bool = False) -> str:
     """evalcov and the nearest-prompt thresholds on uniform and production-shaped traffic."""
     clinc = load_clinc()
     if clinc is None:
         return f"Production-shaped scenarios skipped: {CLINC_PATH} is absent.\n"
-    rows = []
+    rows, studies = [], []
     for name, options in PRODUCTION_SCENARIOS.items():
         for seed in seeds:
             if options:
@@ -498,6 +583,11 @@ def bench_production(seeds: list[int]) -> str:
                 )
                 if verdict.report is not None:
                     metrics["heavy intents reported thin"] = thin_recall(scenario, verdict.report)
+                    if rules:
+                        studies += [
+                            {"scenario": name, "seed": seed, **found}
+                            for found in rule_study(scenario, verdict.report)
+                        ]
                 metrics["time (s)"] = seconds
                 rows.append({"scenario": name, "method": method, "seed": seed, **metrics})
                 print(
@@ -527,7 +617,7 @@ def bench_production(seeds: list[int]) -> str:
         "is ≥ 5x their share of prompts that evalcov reports thin (counted covered).\n"
         "Targets for evalcov (Zipf): F1 ≥ 0.80, coverage error ≤ 0.03, heaviest flagged "
         "≤ 0.05, thin ≥ 0.80.\n\n"
-        f"{_markdown(table)}\n"
+        f"{_markdown(table)}\n" + (f"\n{_rules_section(studies)}" if studies else "")
     )
 
 
@@ -652,6 +742,12 @@ def main(argv: list[str] | None = None) -> None:
         help="run the production-shaped scenarios instead (results/coverage_production.md)",
     )
     parser.add_argument(
+        "--rules",
+        action="store_true",
+        help="with --production: also judge evalcov's map by the rules of rule_study "
+        "(results/coverage_rules.md)",
+    )
+    parser.add_argument(
         "--embedder",
         metavar="SPEC",
         help="measure on this encoder instead of all-MiniLM-L6-v2: anything "
@@ -674,10 +770,13 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["EVALCOV_CACHE_DIR"] = cache
         if args.production:
-            text = "# Coverage on production-shaped traffic\n\n" + bench_production(args.seeds)
+            text = "# Coverage on production-shaped traffic\n\n" + bench_production(
+                args.seeds, rules=args.rules
+            )
             print("\n" + text)
-            RESULTS_PRODUCTION.write_text(text)
-            print(f"written to {RESULTS_PRODUCTION}")
+            out = RESULTS_RULES if args.rules else RESULTS_PRODUCTION
+            out.write_text(text)
+            print(f"written to {out}")
             return
         sections = ["# Coverage benchmark\n", bench_clinc(args.seeds, evalcov_note)]
         if not args.skip_xsid:
