@@ -41,6 +41,7 @@ import pandas as pd
 from evalcov._files import atomic_write
 from evalcov.coverage import claim_radii, is_covered, nearest_and_claimed
 from evalcov.mapping import TrafficMap
+from evalcov.report import label_column
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "AssignedTraffic", "SavedMap", "from_report", "load", "save"]
 
@@ -456,14 +457,14 @@ class AssignedTraffic:
         is_new = self.clusters["proposed"].to_numpy(dtype=bool)
         eval_texts = np.asarray(self.saved.eval_texts, dtype=object)
         out["cluster"] = cluster
-        out["cluster_label"] = np.where(ok, labels[np.maximum(cluster, 0)], None)
+        out["cluster_label"] = label_column(labels, cluster)
         out["proposed"] = ok & is_new[np.maximum(cluster, 0)]
         out["novel"] = spread("novel", False, bool)
         out["seen"] = spread("seen", False, bool)
         out["confidence"] = spread("confidence", np.nan, np.float64)
         out["similarity"] = spread("similarity", np.nan, np.float64)
-        out["nearest_eval"] = np.where(
-            ok, eval_texts[spread("nearest_eval", 0, np.int64)] if len(eval_texts) else None, None
+        out["nearest_eval"] = label_column(
+            eval_texts, np.where(ok, spread("nearest_eval", 0, np.int64), -1)
         )
         out["claimed"] = spread("claimed", False, bool)
         out["covered"] = spread("covered", False, bool)

@@ -111,6 +111,28 @@ def test_cluster_table_is_consistent_with_the_queries(report):
     assert c["traffic_share"].is_monotonic_decreasing, "cluster 0 carries the most traffic"
 
 
+def test_name_columns_are_categoricals_that_read_as_the_names(report):
+    """cluster_label, topic_label and nearest_eval repeat a few hundred names over every row:
+    held as categoricals (codes, not one string per row), they read back as the names of each
+    row's cluster, topic and nearest prompt, and are missing on excluded rows."""
+    q = report.queries
+    kept = ~q["excluded"].to_numpy()
+    names = report.clusters.set_index("cluster")["label"]
+    topics = report.topics.set_index("topic")["label"]
+    evals = np.asarray(report.eval_dedup_.texts, dtype=object)
+    nearest = report.unique_["nearest_eval"].to_numpy()[report.traffic_dedup_.codes[kept]]
+    for column in ("cluster_label", "topic_label", "nearest_eval"):
+        assert isinstance(q[column].dtype, pd.CategoricalDtype), column
+        assert q[column][~kept].isna().all(), column
+    assert (q["cluster_label"][kept].to_numpy() == names[q["cluster"][kept]].to_numpy()).all()
+    assert (q["topic_label"][kept].to_numpy() == topics[q["topic"][kept]].to_numpy()).all()
+    assert (q["nearest_eval"][kept].to_numpy() == evals[nearest]).all()
+    # Read as strings, as before: equality filters and string methods.
+    label = names.iloc[0]
+    assert (q["cluster_label"] == label).sum() == (q["cluster"] == 0).sum()
+    assert q["cluster_label"].str.len()[kept].gt(0).all()
+
+
 def test_held_out_intents_are_flagged_and_covered_ones_are_not(report, scenario):
     traffic, _ = scenario
     q = report.queries.join(traffic["intent"])
