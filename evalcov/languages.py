@@ -113,9 +113,10 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
                 probs[:, column[lang]] = scores[~sure, j]
         probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-300)
         unsure_rows.append(start + np.flatnonzero(~sure))
-        # float32: short texts are mostly unsure, and four million of them held 2.3 GB of
-        # float64 probabilities, plus as much again for each round's posteriors.
-        unsure_probs.append(probs.astype(np.float32))
+        # float16: short texts are mostly unsure, and four million of them held 2.3 GB of
+        # float64 probabilities (1.15 GB as float32), plus as much again for each round's
+        # posteriors. Widened to float32 a block at a time below.
+        unsure_probs.append(probs.astype(np.float16))
     w = weights[rows] / max(weights[rows].sum(), 1e-300)
     is_sure = sure_lang >= 0
     sure_mass = np.bincount(sure_lang[is_sure], weights=w[is_sure], minlength=len(langs))
@@ -125,7 +126,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
         # Posteriors a block at a time (the blocks as scored, never concatenated): only
         # their traffic-weighted sum is needed.
         for unsure, probs in zip(unsure_rows, unsure_probs, strict=True):
-            post = probs * prior
+            post = probs.astype(np.float32) * prior
             post /= np.maximum(post.sum(axis=1, keepdims=True), 1e-300)
             mass += w[unsure] @ post
         # A floor keeps every language possible: a prior of zero could never be revised.
@@ -133,7 +134,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
         prior = 0.99 * mass + 0.01 / len(langs)
     chosen = sure_lang.copy()
     for unsure, probs in zip(unsure_rows, unsure_probs, strict=True):
-        chosen[unsure] = (probs * prior).argmax(axis=1)
+        chosen[unsure] = (probs.astype(np.float32) * prior).argmax(axis=1)
     out[rows] = np.asarray(langs, dtype=object)[chosen]
     return out
 
