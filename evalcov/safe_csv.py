@@ -59,10 +59,16 @@ def restore_cell(value: Any) -> Any:
 
 def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``frame`` with every text cell (and column name) passed through
-    :func:`neutralize_cell`; numeric columns are not touched."""
+    :func:`neutralize_cell`; numeric columns are not touched. Categorical columns count as
+    text (``report.queries`` holds its name columns so)."""
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
+        dtype = out[col].dtype
+        if (
+            pd.api.types.is_object_dtype(dtype)
+            or pd.api.types.is_string_dtype(dtype)
+            or isinstance(dtype, pd.CategoricalDtype)
+        ):
             out[col] = out[col].map(neutralize_cell, na_action="ignore").astype(object)
     out.columns = [neutralize_cell(str(c)) for c in out.columns]
     return out

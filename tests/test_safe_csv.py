@@ -55,6 +55,18 @@ def test_frame_and_csv_neutralize_text_columns_only():
     assert back["t"].tolist() == ["'\t=1", "a\rb"]  # tab and bare CR stay inside their cell
 
 
+def test_categorical_text_columns_are_neutralized_too():
+    """report.queries holds cluster_label, topic_label and nearest_eval as categoricals: a
+    hostile eval prompt there must be neutralized like any text cell."""
+    frame = pd.DataFrame({"nearest_eval": pd.Categorical(["=HYPERLINK(1)", "ok", None])})
+    out = neutralize_frame(frame)
+    assert out["nearest_eval"].tolist()[:2] == ["'=HYPERLINK(1)", "ok"]
+    assert out["nearest_eval"].isna().iloc[2]
+    buf = io.BytesIO()
+    write_csv(frame, buf)
+    assert pd.read_csv(io.BytesIO(buf.getvalue()))["nearest_eval"].iloc[0] == "'=HYPERLINK(1)"
+
+
 def test_cli_export_neutralizes_formulas_unless_asked_not_to(
     cli_analyzed, cli_traffic, tmp_path, capsys
 ):
