@@ -167,10 +167,16 @@ class TrafficMap:
         all_labels[fit_index] = self.fit_labels_
         rest = np.setdiff1d(np.arange(n), fit_index)
         # Assigned a slab at a time: float16 rows are widened a slab at a time, not all at once
-        # (a query's cluster does not depend on the slab it comes in).
+        # (a query's cluster does not depend on the slab it comes in). A k-means map labels by
+        # nearest centroid alone: the neighbour vote that assign() adds (confidence, novelty)
+        # is not kept here, and at 4M rows it was most of the map's time.
+        centroids = self._centroids()
         for start in range(0, len(rest), _SEARCH_BLOCK):
             slab = rest[start : start + _SEARCH_BLOCK]
-            all_labels[slab] = self.assign(X[slab]).labels
+            if centroids is None:
+                all_labels[slab] = self.assign(X[slab]).labels
+            else:
+                all_labels[slab] = _nearest_centroid(X[slab].astype(np.float32), centroids)
         traffic = np.bincount(all_labels, weights=weights, minlength=self.n_clusters_)
         self.labels_ = self.order_clusters(traffic)[all_labels]
         return self
@@ -574,9 +580,6 @@ def _vote(
     n_labels = int(ref_labels.max()) + 1
     if index is None and len(ref) > _EXACT_MAX_REF:
         index = _CellIndex(ref)
-    if centroids is not None:
-        # argmin |x - c|^2 == argmax (x.c - |c|^2 / 2)
-        half_norm = 0.5 * (centroids**2).sum(axis=1)
     labels = np.empty(len(X), dtype=np.int64)
     confidence = np.empty(len(X), dtype=np.float32)
     nearest = np.empty(len(X), dtype=np.float32)
@@ -601,14 +604,24 @@ def _vote(
         pair = np.arange(len(s))[:, None] * n_labels + ref_labels[top]
         votes = np.bincount(pair.ravel(), weights=w.ravel(), minlength=len(s) * n_labels)
         votes = votes.reshape(len(s), n_labels)
-        if centroids is None:
-            won = votes.argmax(axis=1)
-        else:
-            won = (block @ centroids.T - half_norm).argmax(axis=1)
+        won = votes.argmax(axis=1) if centroids is None else _nearest_centroid(block, centroids)
         labels[start : start + _BLOCK] = won
         confidence[start : start + _BLOCK] = votes[np.arange(len(s)), won] / votes.sum(axis=1)
         nearest[start : start + _BLOCK] = s.max(axis=1)
     return labels, confidence, nearest
+
+
+def _nearest_centroid(X: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Row of the nearest centroid of each X (the rule of a k-means partition), computed in
+    ``_BLOCK``-row products so a row's answer never depends on the batch it comes in."""
+    # argmin |x - c|^2 == argmax (x.c - |c|^2 / 2)
+    half_norm = 0.5 * (centroids**2).sum(axis=1)
+    out = np.empty(len(X), dtype=np.int64)
+    for start in range(0, len(X), _BLOCK):
+        out[start : start + _BLOCK] = (X[start : start + _BLOCK] @ centroids.T - half_norm).argmax(
+            axis=1
+        )
+    return out
 
 
 class _CellIndex:
