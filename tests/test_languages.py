@@ -84,3 +84,22 @@ def test_batched_detector_scores_equal_the_libraries_per_text_scores(shared_data
     got = _batch_scores(ident, texts)
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
+
+
+def test_half_precision_probabilities_round_as_numpy_does():
+    # Language probabilities are held as float16 through bit arithmetic (numpy's own
+    # conversion is slow on the tiny values short texts have): it must round exactly as numpy.
+    from evalcov.languages import _from_half, _to_half
+
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, np.float32(1.0).view(np.uint32), 2_000_000, dtype=np.uint32)
+    # Every value in [0, 1]: zeros, float32 and float16 subnormals, halfway cases, 1.
+    values = np.concatenate([bits.view(np.float32), np.float32([0.0, 2**-24, 2**-25, 6.1e-5, 1])])
+    # Halfway between two float16 values (the bits just below the kept ten set to 1000...),
+    # which round to the even one, for normal and subnormal float16 results.
+    mantissa = np.arange(2**10, dtype=np.uint32) << 13 | 1 << 12
+    ties = np.concatenate([mantissa + (e << 23) for e in (100, 112, 113, 120, 126)])
+    values = np.concatenate([values, ties.astype(np.uint32).view(np.float32)])
+    half = _to_half(values)
+    np.testing.assert_array_equal(half.view(np.uint16), values.astype(np.float16).view(np.uint16))
+    np.testing.assert_array_equal(_from_half(half), half.astype(np.float32))
