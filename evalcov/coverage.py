@@ -77,7 +77,7 @@ def nearest_and_claimed(
     idx = np.empty(len(traffic), dtype=np.int64)
     claimed = None if radii is None else np.empty(len(traffic), dtype=bool)
     for start in range(0, len(traffic), _BLOCK):
-        block = traffic[start : start + _BLOCK] @ evals.T
+        block = _rows(traffic, start) @ evals.T
         j = block.argmax(axis=1)
         idx[start : start + _BLOCK] = j
         sim[start : start + _BLOCK] = block[np.arange(len(j)), j]
@@ -89,30 +89,57 @@ def nearest_and_claimed(
 def claim_radii(evals: np.ndarray, traffic: np.ndarray, k: int) -> np.ndarray:
     """Similarity of each eval vector to its k-th nearest traffic vector.
 
-    Computed over traffic blocks with a running top-k, so no (n_eval, n_traffic) matrix is held
-    when traffic is large.
+    Computed over traffic blocks, so no (n_eval, n_traffic) matrix is held when traffic is
+    large. Each eval vector keeps a buffer of candidates; once it holds k of them, only
+    similarities above its k-th best so far can still matter, so after the first blocks
+    almost nothing is kept and no block is sorted (a running top-k re-partitioned
+    (n_eval, k + block) every block: at k = 4,000 most of the measure stage).
 
     Returns
     -------
     ndarray of shape (n_eval,), float32
     """
     k = int(min(max(k, 1), len(traffic)))
-    best = np.full((len(evals), 0), -np.inf, dtype=np.float32)
+    n = len(evals)
+    capacity = k + _BLOCK
+    buffer = np.full((n, capacity), -np.inf, dtype=np.float32)
+    filled = np.zeros(n, dtype=np.int64)
+    # A similarity at or below an eval's k-th best so far cannot change its k-th best.
+    floor = np.full(n, -np.inf, dtype=np.float32)
     for start in range(0, len(traffic), _BLOCK):
-        block = evals @ traffic[start : start + _BLOCK].T
-        merged = np.concatenate([best, block], axis=1)
-        if merged.shape[1] > k:
-            merged = -np.partition(-merged, k - 1, axis=1)[:, :k]
-        best = merged
-    return best.min(axis=1).astype(np.float32)
+        block = evals @ _rows(traffic, start).T
+        width = block.shape[1]
+        kept = np.flatnonzero(block > floor[:, None])  # row-major: a row's entries together
+        count = np.bincount(kept // width, minlength=n)
+        full = np.flatnonzero(filled + count > capacity)
+        if len(full):
+            # Keep only the k best of these buffers, and raise their floors to the k-th.
+            best = -np.partition(-buffer[full], k - 1, axis=1)[:, :k]
+            buffer[full] = -np.inf
+            buffer[full, :k] = best
+            filled[full] = k
+            floor[full] = best.min(axis=1)
+            kept = kept[block.ravel()[kept] > floor[kept // width]]
+            count = np.bincount(kept // width, minlength=n)
+        row = kept // width
+        rank = np.arange(len(kept)) - np.repeat(np.cumsum(count) - count, count)
+        buffer[row, filled[row] + rank] = block.ravel()[kept]
+        filled += count
+    return -np.partition(-buffer, k - 1, axis=1)[:, k - 1]
 
 
 def claimed_mask(traffic: np.ndarray, evals: np.ndarray, radii: np.ndarray) -> np.ndarray:
     """True for traffic vectors inside the claim radius of at least one eval vector."""
     out = np.empty(len(traffic), dtype=bool)
     for start in range(0, len(traffic), _BLOCK):
-        out[start : start + _BLOCK] = _inside(traffic[start : start + _BLOCK] @ evals.T, radii)
+        out[start : start + _BLOCK] = _inside(_rows(traffic, start) @ evals.T, radii)
     return out
+
+
+def _rows(traffic: np.ndarray, start: int) -> np.ndarray:
+    """One block of traffic vectors as float32: float16 traffic widened first, which is a
+    fifth faster than numpy's mixed-precision product."""
+    return traffic[start : start + _BLOCK].astype(np.float32, copy=False)
 
 
 def _inside(block: np.ndarray, radii: np.ndarray) -> np.ndarray:

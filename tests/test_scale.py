@@ -189,6 +189,25 @@ def test_one_pass_nearest_and_claims_equal_the_separate_passes(reports):
     assert 0 < claimed.mean() < 1
 
 
+@pytest.mark.parametrize("block", [7, 4096])
+def test_claim_radii_are_the_exact_kth_nearest_similarities(reports, monkeypatch, block):
+    # The radii keep a buffer per prompt and drop what falls below its k-th best so far;
+    # a tiny block makes buffers fill and compact many times. Duplicated traffic rows give
+    # ties at the k-th place, which count as in a sort.
+    import evalcov.coverage as coverage
+
+    full = reports[0]
+    U, E = full.traffic_embeddings_, full.eval_embeddings_
+    U = np.concatenate([U, U[:50], U[:50]])
+    monkeypatch.setattr(coverage, "_BLOCK", block)
+    # The same products as the function's (float32 rounding depends on a product's shape).
+    products = [E @ U[i : i + block].T for i in range(0, len(U), block)]
+    sims = np.sort(np.concatenate(products, axis=1), axis=1)[:, ::-1]
+    for k in (1, 3, 40, full.claim_k_, len(U) - 1, len(U), len(U) + 5):
+        expected = sims[:, min(k, len(U)) - 1]
+        np.testing.assert_array_equal(coverage.claim_radii(E, U, k), expected)
+
+
 def test_float16_traffic_embeddings_give_the_same_verdicts(data, reports):
     traffic, evals = data
     full, _ = reports
