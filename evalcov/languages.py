@@ -155,7 +155,8 @@ def _model_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         nextmove.astype(np.int32),
         np.asarray(ident._rowbase, dtype=np.int32),
         np.asarray(ident.tk_output, dtype=np.int32),
-        np.asarray(ident.nb_ptc, dtype=np.float32),
+        # C order: scipy copies a Fortran-ordered operand (35 MB here) on every product.
+        np.ascontiguousarray(ident.nb_ptc, dtype=np.float32),
     )
 
 
