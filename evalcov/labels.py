@@ -117,14 +117,18 @@ def central_examples(
 ) -> list[list[str]]:
     """The n queries closest to each cluster's traffic-weighted centroid."""
     out = []
+    # Each cluster's rows from one stable sort (not a scan of every row per cluster).
+    by_cluster = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[by_cluster], np.arange(n_clusters + 1))
     for c in range(n_clusters):
-        rows = np.flatnonzero(labels == c)
+        rows = by_cluster[bounds[c] : bounds[c + 1]]
         if len(rows) == 0:
             out.append([])
             continue
-        centroid = (embeddings[rows] * weights[rows, None]).sum(axis=0)
+        members = np.asarray(embeddings[rows], dtype=np.float64)
+        centroid = weights[rows] @ members
         norm = np.linalg.norm(centroid)
-        sims = embeddings[rows] @ (centroid / norm if norm > 0 else centroid)
+        sims = members @ (centroid / norm if norm > 0 else centroid)
         order = np.lexsort((rows, -sims))
         out.append([texts[rows[i]] for i in order[:n]])
     return out
