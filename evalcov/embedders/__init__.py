@@ -767,6 +767,8 @@ def embed(
             raise
     if matrix is None:
         return _unit_rows(model.embed([]), [], source)
+    if len(unique) == len(texts):
+        return matrix  # distinct texts (as after dedupe): rows already in input order
     return matrix[[position[t] for t in texts]]
 
 
