@@ -147,6 +147,8 @@ class HashEmbedder:
 
     name = "hash-bow-384@bench-scale"
     cacheable = False
+    # Vectorized: handed thousands of texts per call (as the `fast` embedder is), not 64.
+    batches_internally = True
 
     def __init__(self, n_features: int = 2**14, seed: int = 0):
         from sklearn.feature_extraction.text import HashingVectorizer
