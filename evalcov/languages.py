@@ -95,8 +95,13 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
     column = {lang: j for j, lang in enumerate(langs)}
     # Each label's first column holds its score (aliases are folded into it), as in rank().
     first = list(dict.fromkeys(ident.nb_classes))
-    source = np.array([ident.nb_classes.index(lang) for lang in first if lang in column])
-    target = np.array([column[lang] for lang in first if lang in column])
+    # The detector's score column of each candidate language (all of them are its labels).
+    source = np.full(len(langs), -1, dtype=np.int64)
+    source[[column[lang] for lang in first if lang in column]] = [
+        ident.nb_classes.index(lang) for lang in first if lang in column
+    ]
+    if (source < 0).any():  # set_languages keeps exactly the candidates; never expected
+        raise RuntimeError("the language detector lacks some candidate languages")
     language_of_class = np.array([column.get(label, -1) for label in ident.nb_classes])
     # Texts the detector is sure of keep only their language (their probabilities are one-hot),
     # the others their probability row: memory follows the unsure texts, not (n, languages)
@@ -110,8 +115,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
         sure = scores[np.arange(len(block)), best] >= _SURE
         sure_lang[start + np.flatnonzero(sure)] = language_of_class[best[sure]]
         unsure = np.flatnonzero(~sure)
-        probs = np.zeros((len(unsure), len(langs)), dtype=np.float32)
-        probs[:, target] = scores[np.ix_(unsure, source)]
+        probs = np.take(scores[unsure], source, axis=1)
         probs /= np.maximum(probs.sum(axis=1, keepdims=True), np.float32(1e-30))
         unsure_rows.append(start + unsure)
         # float16: short texts are mostly unsure, and four million of them held 2.3 GB of
@@ -125,13 +129,13 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
     for _ in range(_PRIOR_ROUNDS):
         mass = sure_mass.astype(np.float64)  # a copy; float even when no text is sure
         prior32 = prior.astype(np.float32)
-        # Posteriors a block at a time (the blocks as scored, never concatenated), in float32:
-        # only their traffic-weighted sum is needed.
+        # Only the posteriors' traffic-weighted sum is needed, a block at a time (the blocks
+        # as scored, never concatenated): sum_i w_i p_i*prior / (p_i.prior) is
+        # prior * sum_i (w_i / p_i.prior) p_i, two matrix-vector products per block.
         for unsure, probs in zip(unsure_rows, unsure_probs, strict=True):
-            post = _from_half(probs)
-            post *= prior32
-            post /= np.maximum(post.sum(axis=1, keepdims=True), np.float32(1e-30))
-            mass += w[unsure].astype(np.float32) @ post
+            p = _from_half(probs)
+            norm = np.maximum(p @ prior32, np.float32(1e-30))
+            mass += prior * ((w[unsure] / norm).astype(np.float32) @ p)
         # A floor keeps every language possible: a prior of zero could never be revised.
         # (A one-hot row's posterior is itself under any prior with that floor.)
         prior = 0.99 * mass + 0.01 / len(langs)
