@@ -8,12 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evalcov.coverage import (
-    claim_radii,
-    cluster_coverage,
-    covered_from_claims,
-    nearest_and_claimed,
-)
+from evalcov.coverage import cluster_coverage, covered_from_claims, nearest_and_claims
 from evalcov.dedupe import Deduped, dedupe
 from evalcov.embedders import _PROGRESS_THRESHOLD, embed, get_embedder
 from evalcov.ingest import read_evals, read_traffic
@@ -308,8 +303,7 @@ def build_report(
     dt, de, U, E = traffic_dedup, eval_dedup, traffic_embeddings, eval_embeddings
     eval_base = len(de.texts) if eval_base is None else eval_base
     n_clusters = int(labels.max()) + 1
-    radii = claim_radii(E, U, claim_k)
-    sim, nearest, claimed = nearest_and_claimed(U, E, radii)
+    _, sim, nearest, claimed = nearest_and_claims(U, E, claim_k)
     eval_labels = analyzer.map_.assign(E).labels
     covered, claimed_share, status = covered_from_claims(
         claimed,

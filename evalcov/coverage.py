@@ -38,6 +38,7 @@ __all__ = [
     "eval_counts",
     "is_covered",
     "nearest_and_claimed",
+    "nearest_and_claims",
     "nearest_eval",
 ]
 
@@ -89,43 +90,107 @@ def nearest_and_claimed(
 def claim_radii(evals: np.ndarray, traffic: np.ndarray, k: int) -> np.ndarray:
     """Similarity of each eval vector to its k-th nearest traffic vector.
 
-    Computed over traffic blocks, so no (n_eval, n_traffic) matrix is held when traffic is
-    large. Each eval vector keeps a buffer of candidates; once it holds k of them, only
-    similarities above its k-th best so far can still matter, so after the first blocks
-    almost nothing is kept and no block is sorted (a running top-k re-partitioned
-    (n_eval, k + block) every block: at k = 4,000 most of the measure stage).
-
     Returns
     -------
     ndarray of shape (n_eval,), float32
+        The radii :func:`nearest_and_claims` computes, from the same products as its claims.
     """
-    k = int(min(max(k, 1), len(traffic)))
-    n = len(evals)
-    capacity = k + _BLOCK
-    buffer = np.full((n, capacity), -np.inf, dtype=np.float32)
+    return nearest_and_claims(traffic, evals, k)[0]
+
+
+def nearest_and_claims(
+    traffic: np.ndarray, evals: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Claim radii, nearest eval and claims in one pass over the (traffic, eval) similarities.
+
+    The pass reads blocks of traffic against all eval vectors, the same products as
+    :func:`nearest_and_claimed`. Each eval vector keeps a buffer of candidates (similarity and
+    traffic row); once it holds k of them, a similarity below its k-th best so far (less the
+    tolerance) can neither change its radius nor be claimed by it, so after the first blocks
+    almost nothing is kept and nothing is sorted. The radii and the claims come from the very
+    same numbers. No (n_eval, n_traffic) matrix is held.
+
+    Returns
+    -------
+    radii : ndarray of shape (n_eval,), float32
+        Similarity of each eval vector to its k-th nearest traffic vector.
+    similarity, index : as :func:`nearest_eval`
+    claimed : ndarray of shape (n_traffic,), bool
+        As :func:`claimed_mask` with these radii.
+    """
+    n_traffic, n = len(traffic), len(evals)
+    k = int(min(max(k, 1), n_traffic))
+    sim = np.empty(n_traffic, dtype=np.float32)
+    idx = np.empty(n_traffic, dtype=np.int64)
+    claimed = np.zeros(n_traffic, dtype=bool)
+    if n_traffic == 0:
+        return np.full(n, -np.inf, dtype=np.float32), sim, idx, claimed
+    row_type = np.int32 if n_traffic < 2**31 else np.int64
+    ev_type = np.uint16 if n < 2**16 else np.int64
+    values = np.full((n, k + _BLOCK), -np.inf, dtype=np.float32)
+    rows = np.zeros((n, k + _BLOCK), dtype=row_type)
     filled = np.zeros(n, dtype=np.int64)
-    # A similarity at or below an eval's k-th best so far cannot change its k-th best.
+    # Below this, a similarity can no longer matter to an eval vector (-inf until k are seen).
     floor = np.full(n, -np.inf, dtype=np.float32)
-    for start in range(0, len(traffic), _BLOCK):
-        block = evals @ _rows(traffic, start).T
-        width = block.shape[1]
-        kept = np.flatnonzero(block > floor[:, None])  # row-major: a row's entries together
-        count = np.bincount(kept // width, minlength=n)
-        full = np.flatnonzero(filled + count > capacity)
+    for start in range(0, n_traffic, _BLOCK):
+        block = _rows(traffic, start) @ evals.T
+        j = block.argmax(axis=1)
+        idx[start : start + _BLOCK] = j
+        sim[start : start + _BLOCK] = block[np.arange(len(j)), j]
+        hit = np.flatnonzero(block >= floor)  # flat (text, eval) positions, text-major
+        ev = (hit % n).astype(ev_type)
+        count = np.bincount(ev, minlength=n)
+        full = np.flatnonzero(filled + count > values.shape[1])
         if len(full):
-            # Keep only the k best of these buffers, and raise their floors to the k-th.
-            best = -np.partition(-buffer[full], k - 1, axis=1)[:, :k]
-            buffer[full] = -np.inf
-            buffer[full, :k] = best
-            filled[full] = k
-            floor[full] = best.min(axis=1)
-            kept = kept[block.ravel()[kept] > floor[kept // width]]
-            count = np.bincount(kept // width, minlength=n)
-        row = kept // width
-        rank = np.arange(len(kept)) - np.repeat(np.cumsum(count) - count, count)
-        buffer[row, filled[row] + rank] = block.ravel()[kept]
+            values, rows = _compact(values, rows, filled, floor, full, k, _BLOCK)
+            hit = hit[block.ravel()[hit] >= floor[ev]]
+            ev = (hit % n).astype(ev_type)
+            count = np.bincount(ev, minlength=n)
+        # Each eval's candidates together, texts in order (a radix sort for 16-bit ids).
+        order = np.argsort(ev, kind="stable")
+        hit, ev = hit[order], ev[order]
+        rank = np.arange(len(hit)) - np.repeat(np.cumsum(count) - count, count)
+        at = filled[ev] + rank
+        values[ev, at] = block.ravel()[hit]
+        rows[ev, at] = start + hit // n
         filled += count
-    return -np.partition(-buffer, k - 1, axis=1)[:, k - 1]
+    radii = -np.partition(-values, k - 1, axis=1)[:, k - 1]
+    # The tolerance keeps every text at a prompt's k-th place claimed whatever the product's
+    # rounding (kept for radii computed elsewhere, e.g. by the Dask path or a saved map).
+    inside = values >= (radii - _TOLERANCE)[:, None]
+    claimed[rows[inside]] = True
+    return radii, sim, idx, claimed
+
+
+def _compact(
+    values: np.ndarray,
+    rows: np.ndarray,
+    filled: np.ndarray,
+    floor: np.ndarray,
+    full: np.ndarray,
+    k: int,
+    room: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shrink the buffers ``full`` to what can still matter: values at or above their k-th
+    best, less the tolerance (ties and near-ties can exceed k). Raises their floors; widens
+    every buffer when one still lacks ``room`` free places. Updates ``filled`` and ``floor``
+    in place; returns the (possibly new) buffers."""
+    kth = -np.partition(-values[full], k - 1, axis=1)[:, k - 1]
+    floor[full] = kth - _TOLERANCE
+    keep = values[full] >= floor[full, None]
+    kept = keep.sum(axis=1)
+    order = np.argsort(~keep, axis=1, kind="stable")  # kept entries first, in buffer order
+    values[full] = np.take_along_axis(values[full], order, axis=1)
+    rows[full] = np.take_along_axis(rows[full], order, axis=1)
+    width = values.shape[1]
+    values[full] = np.where(np.arange(width) < kept[:, None], values[full], -np.inf)
+    filled[full] = kept
+    need = int(kept.max()) + room
+    if need > width:
+        grow = need - width + k
+        values = np.pad(values, ((0, 0), (0, grow)), constant_values=-np.inf)
+        rows = np.pad(rows, ((0, 0), (0, grow)))
+    return values, rows
 
 
 def claimed_mask(traffic: np.ndarray, evals: np.ndarray, radii: np.ndarray) -> np.ndarray:

@@ -175,37 +175,50 @@ def test_map_with_precomputed_neighbour_graph_matches_umaps_own(reports, monkeyp
 
 
 def test_one_pass_nearest_and_claims_equal_the_separate_passes(reports):
-    from evalcov.coverage import claim_radii, claimed_mask, nearest_and_claimed, nearest_eval
+    from evalcov.coverage import (
+        claimed_mask,
+        nearest_and_claimed,
+        nearest_and_claims,
+        nearest_eval,
+    )
 
     full = reports[0]
     U, E = full.traffic_embeddings_, full.eval_embeddings_
-    radii = claim_radii(E, U, full.claim_k_)
-    sim, idx, claimed = nearest_and_claimed(U, E, radii)
+    radii, sim, idx, claimed = nearest_and_claims(U, E, full.claim_k_)
     ref_sim, ref_idx = nearest_eval(U, E)
     np.testing.assert_array_equal(sim, ref_sim)
     np.testing.assert_array_equal(idx, ref_idx)
     np.testing.assert_array_equal(claimed, claimed_mask(U, E, radii))
+    # With known radii (a saved map, added prompts), the other one-pass function agrees.
+    again = nearest_and_claimed(U, E, radii)
+    for a, b in zip(again, (sim, idx, claimed), strict=True):
+        np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(claimed, full.unique_["claimed"].to_numpy())
     assert 0 < claimed.mean() < 1
 
 
 @pytest.mark.parametrize("block", [7, 4096])
-def test_claim_radii_are_the_exact_kth_nearest_similarities(reports, monkeypatch, block):
-    # The radii keep a buffer per prompt and drop what falls below its k-th best so far;
-    # a tiny block makes buffers fill and compact many times. Duplicated traffic rows give
-    # ties at the k-th place, which count as in a sort.
+def test_claim_radii_and_claims_are_exact(reports, monkeypatch, block):
+    # One pass keeps a candidate buffer per prompt and drops what falls below its k-th best
+    # so far; a tiny block makes buffers fill and compact many times. Rows repeated 20 times
+    # tie at the k-th place (more ties than a buffer has spare room: it must widen), and ties
+    # count as in a sort.
     import evalcov.coverage as coverage
 
     full = reports[0]
     U, E = full.traffic_embeddings_, full.eval_embeddings_
-    U = np.concatenate([U, U[:50], U[:50]])
+    U = np.concatenate([U, *[U[:50]] * 20])
     monkeypatch.setattr(coverage, "_BLOCK", block)
     # The same products as the function's (float32 rounding depends on a product's shape).
-    products = [E @ U[i : i + block].T for i in range(0, len(U), block)]
-    sims = np.sort(np.concatenate(products, axis=1), axis=1)[:, ::-1]
+    sims = np.concatenate([U[i : i + block] @ E.T for i in range(0, len(U), block)])
+    ranked = np.sort(sims, axis=0)[::-1]
     for k in (1, 3, 40, full.claim_k_, len(U) - 1, len(U), len(U) + 5):
-        expected = sims[:, min(k, len(U)) - 1]
-        np.testing.assert_array_equal(coverage.claim_radii(E, U, k), expected)
+        radii, sim, idx, claimed = coverage.nearest_and_claims(U, E, k)
+        np.testing.assert_array_equal(radii, ranked[min(k, len(U)) - 1])
+        np.testing.assert_array_equal(claimed, (sims >= radii - 1e-6).any(axis=1))
+        np.testing.assert_array_equal(sim, sims.max(axis=1))
+        np.testing.assert_array_equal(idx, sims.argmax(axis=1))
+        np.testing.assert_array_equal(coverage.claim_radii(E, U, k), radii)
 
 
 def test_float16_traffic_embeddings_give_the_same_verdicts(data, reports):
