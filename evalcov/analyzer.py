@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalcov._half import to_float16
 from evalcov.coverage import cluster_coverage, covered_from_claims, nearest_and_claims
 from evalcov.dedupe import Deduped, dedupe
 from evalcov.embedders import _PROGRESS_THRESHOLD, embed, get_embedder
@@ -271,11 +272,11 @@ class CoverageAnalyzer:
             if out is None:
                 out = np.empty((len(texts), block.shape[1]), dtype=np.float16)
                 fit_rows = np.empty((len(fit_index), block.shape[1]), dtype=np.float32)
-            out[start : start + len(block)] = block
+            out[start : start + len(block)] = to_float16(block)
             lo, hi = np.searchsorted(fit_index, [start, start + len(block)])
             fit_rows[lo:hi] = block[fit_index[lo:hi] - start]
         if out is None:
-            return self._embed(texts).astype(np.float16), None
+            return to_float16(self._embed(texts)), None
         return out, fit_rows
 
 

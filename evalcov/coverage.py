@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from evalcov._half import to_float32
+
 __all__ = [
     "claim_radii",
     "claimed_mask",
@@ -202,9 +204,9 @@ def claimed_mask(traffic: np.ndarray, evals: np.ndarray, radii: np.ndarray) -> n
 
 
 def _rows(traffic: np.ndarray, start: int) -> np.ndarray:
-    """One block of traffic vectors as float32: float16 traffic widened first, which is a
-    fifth faster than numpy's mixed-precision product."""
-    return traffic[start : start + _BLOCK].astype(np.float32, copy=False)
+    """One block of traffic vectors as float32: float16 traffic widened first (by
+    :func:`evalcov._half.to_float32`), faster than numpy's mixed-precision product."""
+    return to_float32(traffic[start : start + _BLOCK])
 
 
 def _inside(block: np.ndarray, radii: np.ndarray) -> np.ndarray:

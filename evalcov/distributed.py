@@ -439,7 +439,7 @@ def _score_part(part: pd.DataFrame, X: np.ndarray, offset: int, state: dict) -> 
     fit_index = state["fit_index"]
     E, k = state["evals"], state["k"]
     rank = offset + np.arange(len(part))
-    labels = tmap.assign(X).labels if len(X) else np.empty(0, np.int64)
+    labels = tmap.assign_labels(X) if len(X) else np.empty(0, np.int64)
     pos = np.searchsorted(fit_index, rank)
     in_fit = (pos < len(fit_index)) & (fit_index[np.minimum(pos, len(fit_index) - 1)] == rank)
     labels[in_fit] = tmap.fit_labels_[pos[in_fit]]

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from evalcov._half import to_float32
+
 __all__ = ["Assignment", "TrafficMap"]
 
 _BLOCK = 1024
@@ -167,16 +169,10 @@ class TrafficMap:
         all_labels[fit_index] = self.fit_labels_
         rest = np.setdiff1d(np.arange(n), fit_index)
         # Assigned a slab at a time: float16 rows are widened a slab at a time, not all at once
-        # (a query's cluster does not depend on the slab it comes in). A k-means map labels by
-        # nearest centroid alone: the neighbour vote that assign() adds (confidence, novelty)
-        # is not kept here, and at 4M rows it was most of the map's time.
-        centroids = self._centroids()
+        # (a query's cluster does not depend on the slab it comes in).
         for start in range(0, len(rest), _SEARCH_BLOCK):
             slab = rest[start : start + _SEARCH_BLOCK]
-            if centroids is None:
-                all_labels[slab] = self.assign(X[slab]).labels
-            else:
-                all_labels[slab] = _nearest_centroid(X[slab].astype(np.float32), centroids)
+            all_labels[slab] = self.assign_labels(X[slab])
         traffic = np.bincount(all_labels, weights=weights, minlength=self.n_clusters_)
         self.labels_ = self.order_clusters(traffic)[all_labels]
         return self
@@ -240,7 +236,7 @@ class TrafficMap:
     def assign(self, X: np.ndarray) -> Assignment:
         """Place new embeddings (n, dim) into the fitted clusters."""
         self._check_fitted()
-        X = np.asarray(X, dtype=np.float32)
+        X = to_float32(X)
         labels, confidence, similarity = _vote(
             X,
             self.fit_embeddings_,
@@ -250,6 +246,16 @@ class TrafficMap:
             self._centroids(),
         )
         return Assignment(labels, confidence, similarity, similarity < self.novelty_threshold_)
+
+    def assign_labels(self, X: np.ndarray) -> np.ndarray:
+        """``assign(X).labels`` alone. A k-means map labels by nearest centroid, so the
+        neighbour vote that :meth:`assign` adds (confidence, novelty) is skipped: at 4M rows
+        it was most of the map's time."""
+        self._check_fitted()
+        centroids = self._centroids()
+        if centroids is None:
+            return self.assign(X).labels
+        return _nearest_centroid(to_float32(X), centroids)
 
     def _centroids(self) -> np.ndarray | None:
         """Mean fitted vector per cluster when the map assigns by nearest centroid, else None."""

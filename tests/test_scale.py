@@ -141,6 +141,10 @@ def test_kmeans_map_assigns_by_nearest_centre(reports):
     np.testing.assert_array_equal(
         TrafficMap.from_state(m.get_state()).assign(X).labels, m.assign(X).labels
     )
+    # Labels alone (what fit and the Dask path use) skip the neighbour vote, same answer.
+    np.testing.assert_array_equal(m.assign_labels(X), m.assign(X).labels)
+    voting = TrafficMap.from_state(m.get_state() | {"assign_by": "vote"})
+    np.testing.assert_array_equal(voting.assign_labels(X), voting.assign(X).labels)
     with pytest.raises(ValueError, match="assign_by"):
         TrafficMap.from_state(m.get_state() | {"assign_by": "nearest"})
 
@@ -219,6 +223,27 @@ def test_claim_radii_and_claims_are_exact(reports, monkeypatch, block):
         np.testing.assert_array_equal(sim, sims.max(axis=1))
         np.testing.assert_array_equal(idx, sims.argmax(axis=1))
         np.testing.assert_array_equal(coverage.claim_radii(E, U, k), radii)
+
+
+def test_float16_conversions_give_numpys_bits():
+    # Embedding blocks are narrowed and widened through torch (numpy's software conversion
+    # was a minute of a 10M-row run): the bits must be numpy's, read-only arrays included.
+    from evalcov._half import to_float16, to_float32
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2**32, 1_000_000, dtype=np.uint32).view(np.float32)
+    x = x[np.isfinite(x) & (np.abs(x) < 65_000)]  # what float16 can hold; plus subnormals:
+    x = np.concatenate([x, np.float32([0.0, -0.0, 1e-8, -3e-6, 6.1e-5, 2**-24, 2**-25])])
+    half = to_float16(x)
+    assert half.dtype == np.float16
+    np.testing.assert_array_equal(half.view(np.uint16), x.astype(np.float16).view(np.uint16))
+    every = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    every = every[np.isfinite(every)]
+    np.testing.assert_array_equal(to_float32(every), every.astype(np.float32))
+    frozen = every.copy()
+    frozen.flags.writeable = False
+    np.testing.assert_array_equal(to_float32(frozen), every.astype(np.float32))
+    assert to_float32(x) is x  # float32 passes through
 
 
 def test_float16_traffic_embeddings_give_the_same_verdicts(data, reports):
