@@ -562,8 +562,8 @@ def main() -> None:
         "and novelty flag equal an exhaustive float64 computation's.",
         "",
         "`hash model s`: wall seconds inside the `hash` stand-in model's own calls (part of",
-        "`embed`); `wall s without it` is the total less them: evalcov's own time, as with",
-        "embeddings read from its cache.",
+        "`embed`); `wall s without it` is the total less them: evalcov's own time (reading",
+        "precomputed or cached vectors instead would add its own cost, not measured here).",
         "",
         "| rows | distinct | embedder | held as | read | dedupe | embed | map | measure "
         "| total wall s | hash model s | wall s without it | total CPU s | peak RSS MB "
