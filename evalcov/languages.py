@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalcov._half import probabilities_to_float16, to_float32
+
 __all__ = [
     "EMBEDDER_LANGUAGES",
     "UNDETERMINED",
@@ -121,7 +123,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
         # float16: short texts are mostly unsure, and four million of them held 2.3 GB of
         # float64 probabilities (1.15 GB as float32), plus as much again for each round's
         # posteriors. Widened to float32 a block at a time below.
-        unsure_probs.append(_to_half(probs))
+        unsure_probs.append(probabilities_to_float16(probs))
     w = weights[rows] / max(weights[rows].sum(), 1e-300)
     is_sure = sure_lang >= 0
     sure_mass = np.bincount(sure_lang[is_sure], weights=w[is_sure], minlength=len(langs))
@@ -133,7 +135,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
         # as scored, never concatenated): sum_i w_i p_i*prior / (p_i.prior) is
         # prior * sum_i (w_i / p_i.prior) p_i, two matrix-vector products per block.
         for unsure, probs in zip(unsure_rows, unsure_probs, strict=True):
-            p = _from_half(probs)
+            p = to_float32(probs)
             norm = np.maximum(p @ prior32, np.float32(1e-30))
             mass += prior * ((w[unsure] / norm).astype(np.float32) @ p)
         # A floor keeps every language possible: a prior of zero could never be revised.
@@ -142,7 +144,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
     chosen = sure_lang.copy()
     prior32 = prior.astype(np.float32)
     for unsure, probs in zip(unsure_rows, unsure_probs, strict=True):
-        post = _from_half(probs)
+        post = to_float32(probs)
         post *= prior32
         chosen[unsure] = post.argmax(axis=1)
     out[rows] = np.asarray(langs, dtype=object)[chosen]
@@ -222,34 +224,6 @@ def _batch_scores(ident: Any, texts: Sequence[str]) -> np.ndarray:
             raw[:, j] = 0.0
         scores[chunk] = raw
     return scores
-
-
-# float16 <-> float32 by bits. numpy's own conversion takes a slow path for every value that
-# is subnormal in float16 (< 6.1e-5), and most language probabilities of a short text are:
-# at four million texts that was a minute of the measure stage. Same results bit for bit
-# (checked against numpy on every float32 in [0, 1]).
-_HALF_MAGIC = np.uint32(((127 - 15) + (23 - 10) + 1) << 23)
-_HALF_REBIAS = np.uint32((((15 - 127) << 23) + 0xFFF) % 2**32)
-_HALF_TABLE = np.arange(2**16, dtype=np.uint16).view(np.float16).astype(np.float32)
-
-
-def _to_half(x: np.ndarray) -> np.ndarray:
-    """Non-negative finite float32 values <= 1 as float16, rounded to nearest even as numpy
-    does (F. Giesen's float_to_half_fast3_rtne, vectorized)."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    u = x.view(np.uint32)
-    out = u + _HALF_REBIAS
-    out += (u >> 13) & np.uint32(1)
-    out >>= 13
-    small = u < np.uint32(113 << 23)  # subnormal or zero in float16
-    if small.any():
-        out[small] = (x[small] + _HALF_MAGIC.view(np.float32)).view(np.uint32) - _HALF_MAGIC
-    return out.astype(np.uint16).view(np.float16)
-
-
-def _from_half(h: np.ndarray) -> np.ndarray:
-    """float16 values widened to float32 through a table of all 65,536 of them."""
-    return _HALF_TABLE[np.ascontiguousarray(h).view(np.uint16)]
 
 
 def embedder_languages(embedder: Any) -> frozenset[str] | None:

@@ -89,7 +89,7 @@ def test_batched_detector_scores_equal_the_libraries_per_text_scores(shared_data
 def test_half_precision_probabilities_round_as_numpy_does():
     # Language probabilities are held as float16 through bit arithmetic (numpy's own
     # conversion is slow on the tiny values short texts have): it must round exactly as numpy.
-    from evalcov.languages import _from_half, _to_half
+    from evalcov._half import probabilities_to_float16, to_float32
 
     rng = np.random.default_rng(0)
     bits = rng.integers(0, np.float32(1.0).view(np.uint32), 2_000_000, dtype=np.uint32)
@@ -100,6 +100,6 @@ def test_half_precision_probabilities_round_as_numpy_does():
     mantissa = np.arange(2**10, dtype=np.uint32) << 13 | 1 << 12
     ties = np.concatenate([mantissa + (e << 23) for e in (100, 112, 113, 120, 126)])
     values = np.concatenate([values, ties.astype(np.uint32).view(np.float32)])
-    half = _to_half(values)
+    half = probabilities_to_float16(values)
     np.testing.assert_array_equal(half.view(np.uint16), values.astype(np.float16).view(np.uint16))
-    np.testing.assert_array_equal(_from_half(half), half.astype(np.float32))
+    np.testing.assert_array_equal(to_float32(half), half.astype(np.float32))
