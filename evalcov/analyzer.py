@@ -304,7 +304,7 @@ def build_report(
     dt, de, U, E = traffic_dedup, eval_dedup, traffic_embeddings, eval_embeddings
     eval_base = len(de.texts) if eval_base is None else eval_base
     n_clusters = int(labels.max()) + 1
-    _, sim, nearest, claimed = nearest_and_claims(U, E, claim_k)
+    radii, sim, nearest, claimed = nearest_and_claims(U, E, claim_k)
     eval_labels = analyzer.map_.assign(E).labels
     covered, claimed_share, status = covered_from_claims(
         claimed,
@@ -363,6 +363,7 @@ def build_report(
         traffic_embeddings=U,
         eval_embeddings=E,
         claim_k=claim_k,
+        claim_radii=radii,
         eval_base=eval_base,
         analyzer=analyzer,
     )

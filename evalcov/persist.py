@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from evalcov._files import atomic_write
-from evalcov.coverage import claim_radii, is_covered, nearest_and_claimed
+from evalcov.coverage import is_covered, nearest_and_claimed
 from evalcov.mapping import TrafficMap
 from evalcov.report import label_column
 
@@ -575,9 +575,7 @@ def from_report(report: Any) -> SavedMap:
         "fit_outlier": state["fit_outlier"],
         "topic_of": state["topic_of"],
         "eval_embeddings": report.eval_embeddings_,
-        "claim_radii": claim_radii(
-            report.eval_embeddings_, report.traffic_embeddings_, report.claim_k_
-        ),
+        "claim_radii": report.claim_radii_,
         "traffic_digests": _digests(list(u["text"])),
         "traffic_cluster": u["cluster"].to_numpy(dtype=np.int64),
         "traffic_claimed": u["claimed"].to_numpy(dtype=bool),

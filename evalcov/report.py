@@ -87,6 +87,9 @@ class CoverageReport:
         The fitted map; ``map_.assign(embeddings)`` places new traffic in the same clusters.
     claim_k_ : int
         Traffic texts each eval prompt stands for (kept fixed by :meth:`with_evals`).
+    claim_radii_ : ndarray of shape (n_eval,)
+        Each eval prompt's similarity to its ``claim_k_``-th nearest traffic text (what
+        :func:`evalcov.persist.from_report` keeps for assigning new traffic).
     eval_base_ : int
         Eval set size that expected prompt counts per cluster are based on (the original
         eval set's; kept fixed by :meth:`with_evals`).
@@ -105,6 +108,7 @@ class CoverageReport:
         traffic_embeddings: np.ndarray,
         eval_embeddings: np.ndarray,
         claim_k: int,
+        claim_radii: np.ndarray,
         eval_base: int,
         analyzer: CoverageAnalyzer,
     ):
@@ -118,6 +122,7 @@ class CoverageReport:
         self.traffic_embeddings_ = traffic_embeddings
         self.eval_embeddings_ = eval_embeddings
         self.claim_k_ = claim_k
+        self.claim_radii_ = claim_radii
         self.eval_base_ = eval_base
         self.analyzer_ = analyzer
         self.map_ = analyzer.map_

@@ -198,6 +198,7 @@ def test_one_pass_nearest_and_claims_equal_the_separate_passes(reports):
     for a, b in zip(again, (sim, idx, claimed), strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(claimed, full.unique_["claimed"].to_numpy())
+    np.testing.assert_array_equal(full.claim_radii_, radii)  # what a saved map keeps
     assert 0 < claimed.mean() < 1
 
 
