@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -421,7 +422,9 @@ def run_bertopic(n_rows: int) -> dict:
     vectors = model.embed(unique.tolist())[inverse]
     embed_s = time.perf_counter() - start
     start, cpu = time.perf_counter(), _cpu_s()
-    topic_model = BERTopic(calculate_probabilities=False)
+    # verbose: its stage lines (on stderr) say how far a run that times out got.
+    topic_model = BERTopic(calculate_probabilities=False, verbose=True)
+    print(f"{_STAGE_MARK} fit_transform start {time.time():.3f}", file=sys.stderr, flush=True)
     topic_model.fit_transform(docs, embeddings=vectors)
     fit_s = time.perf_counter() - start
     classes = ["traffic"] * len(traffic) + ["eval"] * len(evals)
@@ -439,12 +442,34 @@ def run_bertopic(n_rows: int) -> dict:
     }
 
 
+_STAGE_MARK = "bench_scale:"
+
+
+def _progress(stderr: str | bytes | None) -> str:
+    """How far a BERTopic worker got before its timeout, from its log lines on stderr:
+    the seconds each of its stages took since ``fit_transform`` started, the last one open."""
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode(errors="replace")
+    start, steps = None, []
+    for line in (stderr or "").splitlines():
+        if line.startswith(f"{_STAGE_MARK} fit_transform start"):
+            start = float(line.split()[-1])
+        elif " - BERTopic - " in line and start is not None:
+            stamp, _, what = line.split(" - ", 2)
+            when = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            steps.append(f"{what.strip()} at {max(when - start, 0.0):.0f} s")
+    return "; ".join(steps) if steps else "no BERTopic stage logged"
+
+
 def _subprocess(args: list[str], timeout: float) -> dict | None:
-    """Run this script in a child process; None when it exceeds the timeout."""
+    """Run this script in a child process; None when it exceeds the timeout (a BERTopic
+    worker's timeout gives ``{"timeout": ..., "progress": ...}`` instead)."""
     cmd = [sys.executable, __file__, "--worker", *args]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
+        if args[0] == "bertopic":
+            return {"timeout": timeout, "progress": _progress(exc.stderr)}
         return None
     except subprocess.CalledProcessError as exc:
         raise RuntimeError(f"{args} failed:\n{exc.stderr[-3000:]}") from None
@@ -470,7 +495,7 @@ def _growth(rows: list[dict]) -> str:
 def _median_run(worker_args: list[str], repeats: int, measure) -> dict | None | str:
     """Median (by wall time) of ``repeats`` runs of a worker."""
     runs = [measure(worker_args) for _ in range(repeats)]
-    done = [r for r in runs if isinstance(r, dict)]
+    done = [r for r in runs if isinstance(r, dict) and "timeout" not in r]
     if not done:
         return runs[0]
     done.sort(key=lambda r: r["total_s"])
@@ -601,6 +626,7 @@ def main() -> None:
         "| BERTopic CPU s | BERTopic peak MB | BERTopic / evalcov wall | CPU |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    progress: list[str] = []
     for n in args.bertopic_sizes:
         r = ours.get(n)
         our_s = r["total_s"] - r["stages"]["embed"] if r else float("nan")
@@ -615,17 +641,21 @@ def main() -> None:
         head = f"| {n:,} | {our_s:.1f} | {our_cpu:.1f} | {our_mb} "
         if b == _NOT_RUN:
             lines.append(head + "| not run | - | - | - | - |")
-        elif b is None:
+        elif b is None or "timeout" in b:
             lines.append(
                 head + f"| > {args.bertopic_timeout:.0f} (timeout) | - | - "
                 f"| > {args.bertopic_timeout / our_s:.1f}x | - |"
             )
+            if b:
+                progress.append(f"- {n:,} rows, BERTopic before its timeout: {b['progress']}.")
         else:
             lines.append(
                 head + f"| {b['total_s']:.1f} | {b['cpu_s']:.1f} | {b['peak_mb']:.0f} "
                 f"| {b['total_s'] / our_s:.1f}x | {b['cpu_s'] / our_cpu:.1f}x |"
             )
     lines += [
+        "",
+        *progress,
         "",
         "evalcov wall s is without the embed stage; evalcov CPU s includes the hash embedding",
         "(CPU time is measured per process), so the CPU ratio is a lower bound.",
