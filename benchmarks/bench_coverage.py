@@ -26,7 +26,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -481,6 +483,8 @@ def rule_study(scenario: CoverageScenario, report) -> list[dict[str, float]]:
       of its clusters is, and all its clusters follow;
     - *centroid rule*: an untested cluster whose centre is as close to an eval prompt as the
       lower quartile of the tested clusters' centres are is tested (calibrated on the data);
+    - *near-duplicate claims*: claims counted in requests, not spellings
+      (:func:`near_duplicate_claims`); the shipped presence rule on those claims;
     - *AUC* rows: how well each per-cluster quantity separates the untested clusters that are
       mostly covered traffic (fragments of tested intents) from true gaps, weighted by rows.
     """
@@ -511,6 +515,7 @@ def rule_study(scenario: CoverageScenario, report) -> list[dict[str, float]]:
         "oracle, untested clusters only": tested | (gap_share < 0.5),
         "topic verdict": topic_tested,
         "centroid rule": tested | (to_prompt >= np.quantile(to_prompt[tested], 0.25)),
+        "near-duplicate claims": near_duplicate_claims(report, U, E),
     }
     out = []
     for name, judged in rules.items():
@@ -531,6 +536,59 @@ def rule_study(scenario: CoverageScenario, report) -> list[dict[str, float]]:
             auc = roc_auc_score(fragment, values[untested], sample_weight=rows[untested])
             out.append({"rule": f"AUC, {name}", "F1": auc})
     return out
+
+
+def near_duplicate_units(texts: list[str], window: int = 3, ratio: float = 85.0) -> np.ndarray:
+    """Group id of each distinct text: near-duplicate spellings of one request share one.
+
+    Texts are compared on their casefolded, punctuation-free forms with ``rapidfuzz``'s
+    ``fuzz.ratio`` (Indel similarity, 0-100: typos, casing, a filler word), each against its
+    ``window`` neighbours in sorted order of those forms and of the forms reversed (so a word
+    added in front or a typo near the start still finds its twin); pairs at ``ratio`` or
+    above join, transitively. Linear in texts after the two sorts, and no embedding
+    constant: the decision is on characters.
+    """
+    from rapidfuzz import fuzz
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    plain = [re.sub(r"[^\w ]+", "", t.casefold()).strip() for t in texts]
+    pairs = []
+    for key in (plain, [t[::-1] for t in plain]):
+        order = np.argsort(np.array(key, dtype=object), kind="stable")
+        for step in range(1, window + 1):
+            for a, b in zip(order[:-step], order[step:], strict=True):
+                if fuzz.ratio(plain[a], plain[b]) >= ratio:
+                    pairs.append((a, b))
+    i, j = np.array(pairs, dtype=np.int64).reshape(-1, 2).T
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(len(plain), len(plain)))
+    return connected_components(graph, directed=False)[1]
+
+
+def near_duplicate_claims(report, U: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """The shipped presence rule on claims counted in requests instead of spellings.
+
+    Each prompt claims its ``ceil(reach * n_groups / n_eval)`` nearest near-duplicate groups
+    (:func:`near_duplicate_units`; a group is as near as its nearest member), and a claimed
+    group claims all its members, so a heavy request typed in hundreds of spellings no longer
+    uses up its prompts' claims on itself. Returns whether each cluster is tested.
+    """
+    from evalcov.coverage import cluster_levels, eval_counts
+
+    groups = near_duplicate_units(report.traffic_dedup_.texts)
+    order = np.argsort(groups, kind="stable")
+    starts = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1]])
+    to_group = np.maximum.reduceat(E @ U[order].T, starts, axis=1)  # (n_eval, n_groups)
+    k = min(max(1, math.ceil(report.analyzer_.reach * len(starts) / len(E))), len(starts))
+    radius = -np.partition(-to_group, k - 1, axis=1)[:, k - 1]
+    claimed = (to_group >= radius[:, None] - 1e-6).any(axis=0)[groups]
+    labels, weights = report.unique_["cluster"].to_numpy(), report.traffic_dedup_.weights
+    n = len(report.clusters)
+    total = np.bincount(labels, weights=weights, minlength=n)
+    share = np.bincount(labels, weights=weights * claimed, minlength=n) / np.maximum(total, 1e-12)
+    n_eval, expected, _ = eval_counts(report.eval_labels_, total)
+    analyzer = report.analyzer_
+    return cluster_levels(share, n_eval, expected, analyzer.covered_share, analyzer.thin_share)[0]
 
 
 def _rules_section(studies: list[dict]) -> str:
