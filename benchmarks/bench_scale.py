@@ -446,8 +446,8 @@ _STAGE_MARK = "bench_scale:"
 
 
 def _progress(stderr: str | bytes | None) -> str:
-    """How far a BERTopic worker got before its timeout, from its log lines on stderr:
-    the seconds each of its stages took since ``fit_transform`` started, the last one open."""
+    """How far a BERTopic worker got before its timeout, from its log lines on stderr: each
+    stage line it wrote, with the seconds since ``fit_transform`` started."""
     if isinstance(stderr, bytes):
         stderr = stderr.decode(errors="replace")
     start, steps = None, []
