@@ -573,7 +573,7 @@ def near_duplicate_claims(report, U: np.ndarray, E: np.ndarray) -> np.ndarray:
     group claims all its members, so a heavy request typed in hundreds of spellings no longer
     uses up its prompts' claims on itself. Returns whether each cluster is tested.
     """
-    from evalcov.coverage import cluster_levels, eval_counts
+    from evalcov.coverage import covered_from_claims, is_covered
 
     groups = near_duplicate_units(report.traffic_dedup_.texts)
     order = np.argsort(groups, kind="stable")
@@ -582,13 +582,16 @@ def near_duplicate_claims(report, U: np.ndarray, E: np.ndarray) -> np.ndarray:
     k = min(max(1, math.ceil(report.analyzer_.reach * len(starts) / len(E))), len(starts))
     radius = -np.partition(-to_group, k - 1, axis=1)[:, k - 1]
     claimed = (to_group >= radius[:, None] - 1e-6).any(axis=0)[groups]
-    labels, weights = report.unique_["cluster"].to_numpy(), report.traffic_dedup_.weights
-    n = len(report.clusters)
-    total = np.bincount(labels, weights=weights, minlength=n)
-    share = np.bincount(labels, weights=weights * claimed, minlength=n) / np.maximum(total, 1e-12)
-    n_eval, expected, _ = eval_counts(report.eval_labels_, total)
     analyzer = report.analyzer_
-    return cluster_levels(share, n_eval, expected, analyzer.covered_share, analyzer.thin_share)[0]
+    _, _, status = covered_from_claims(
+        claimed,
+        report.unique_["cluster"].to_numpy(),
+        report.traffic_dedup_.weights,
+        report.eval_labels_,
+        analyzer.covered_share,
+        analyzer.thin_share,
+    )
+    return is_covered(status)
 
 
 def _rules_section(studies: list[dict]) -> str:
