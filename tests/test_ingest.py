@@ -40,6 +40,24 @@ def test_normalize_text_nfc_and_whitespace():
     assert normalize_text(" \u00a0\n\t ") == ""
 
 
+def test_read_normalizes_ascii_and_other_text_like_normalize_text():
+    # read_* normalizes in its own fast pass; the texts must be normalize_text's, including
+    # the ASCII separators str.split() treats as whitespace (\x1c-\x1f, \v, \f).
+    raw = [
+        "  plain  ascii\ttext ",
+        "unit\x1fsep\x1crecord\x0bvertical\x0cfeed",
+        "caf" + "e\u0301 au lait",
+        "e\u0301",
+        "no\u00a0break\u2028line",
+        "Ｆｕｌｌｗｉｄｔｈ ｔｅｘｔ",
+        "\x1f\x1e",
+    ]
+    out = read_traffic(pd.DataFrame({"text": raw}), text="text")
+    assert out["text"].tolist() == [normalize_text(t) for t in raw]
+    assert out["text"].tolist()[:2] == ["plain ascii text", "unit sep record vertical feed"]
+    assert out["reason"].tolist()[-1] == "empty text"
+
+
 def test_normalize_text_rejects_non_str():
     with pytest.raises(TypeError, match="expects a str, got int"):
         normalize_text(3)
