@@ -826,7 +826,7 @@ def bench_generator(sizes: list[int], seeds: list[int]) -> str:
         "has many more distinct texts), 40% distinct rows with Zipf(1.1) repeats; 150 topics "
         "tested by 1,000 prompts spread evenly. Vectors: the generator's `TopicWordEmbedder` "
         "(a bag of random word vectors in which a topic's content words share a direction: "
-        "texts of one topic have mean cosine 0.65, of different topics 0.10, and 99% of "
+        "texts of one topic have mean cosine 0.64, of different topics 0.08, and 99% of "
         "texts have a nearest neighbour of their own topic; all-MiniLM-L6-v2 on CLINC150 "
         "intents: 0.50, 0.08 and 89%). "
         "A row is truly uncovered when its topic has no prompt. Targets for evalcov at 1M "
