@@ -294,12 +294,16 @@ def build_report(
     claim_k: int,
     eval_base: int | None = None,
     lang: np.ndarray | None = None,
+    names: tuple[list, list, list] | None = None,
 ) -> CoverageReport:
     """Measure coverage of mapped traffic by an eval set (shared by fit and with_evals).
 
     ``claim_k`` and ``eval_base`` (the eval set size that expected prompt counts are based on)
     are fixed at fit time, so that adding prompts later only ever adds claims and prompts.
-    ``lang`` (language per distinct text) is detected when not given.
+    ``lang`` (language per distinct text) is detected when not given. ``names`` (label,
+    keywords and examples per cluster, in cluster order) are computed when not given; they
+    depend on the traffic and its clusters only, so :meth:`CoverageReport.with_evals` passes
+    the report's own.
     """
     dt, de, U, E = traffic_dedup, eval_dedup, traffic_embeddings, eval_embeddings
     eval_base = len(de.texts) if eval_base is None else eval_base
@@ -320,20 +324,23 @@ def build_report(
     )
     if lang is None:
         lang = detect_languages(dt.texts, dt.weights)
-    names, keywords, examples = name_groups(
-        dt.texts,
-        labels,
-        dt.weights,
-        U,
-        n_clusters,
-        stop_words=stop_words_for(languages_present(lang, labels, dt.weights)),
-        embed_phrases=_phrase_embedder(analyzer),
-        labeler=analyzer.labeler,
-        redact=_redact_function(analyzer.redact),
-    )
-    if analyzer.labeler is None:
-        supported = embedder_languages(analyzer.embedder_)
-        names = mark_language_bins(names, lang, labels, dt.weights, supported)
+    if names is not None:
+        names, keywords, examples = names
+    else:
+        names, keywords, examples = name_groups(
+            dt.texts,
+            labels,
+            dt.weights,
+            U,
+            n_clusters,
+            stop_words=stop_words_for(languages_present(lang, labels, dt.weights)),
+            embed_phrases=_phrase_embedder(analyzer),
+            labeler=analyzer.labeler,
+            redact=_redact_function(analyzer.redact),
+        )
+        if analyzer.labeler is None:
+            supported = embedder_languages(analyzer.embedder_)
+            names = mark_language_bins(names, lang, labels, dt.weights, supported)
     clusters.insert(1, "label", names)
     clusters.insert(2, "topic", analyzer.map_.topic_of_)
     clusters["keywords"] = keywords

@@ -344,7 +344,8 @@ class CoverageReport:
         DataFrame such as :meth:`suggest_additions` returns, a file). Each eval prompt keeps
         standing for ``claim_k_`` traffic texts and expected prompt counts stay based on the
         original eval set (``eval_base_``), so adding prompts never lowers a query's or a
-        cluster's coverage.
+        cluster's coverage. Cluster names, keywords and examples are this report's: they
+        describe the traffic, which does not change (a ``labeler`` is not asked again).
         """
         from evalcov.analyzer import build_report
         from evalcov.dedupe import dedupe
@@ -358,6 +359,7 @@ class CoverageReport:
         de = dedupe(frame)
         a = self.analyzer_
         E = embed(de.texts, self.embedder_, cache=a.cache, show_progress=a.show_progress)
+        named = self.clusters.set_index("cluster").loc[np.arange(len(self.clusters))]
         return build_report(
             analyzer=a,
             traffic_frame=self.traffic_frame_,
@@ -371,6 +373,7 @@ class CoverageReport:
             claim_k=self.claim_k_,
             eval_base=self.eval_base_,
             lang=self.unique_["lang"].to_numpy() if "lang" in self.unique_ else None,
+            names=tuple(named[c].tolist() for c in ("label", "keywords", "examples")),
         )
 
     # ------------------------------------------------------- delegated to their modules

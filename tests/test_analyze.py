@@ -209,6 +209,28 @@ def test_with_evals_closes_the_gap_on_the_same_map(report, clinc):
     assert len(after.evals) == len(report.evals) + len(more)
 
 
+def test_with_evals_keeps_the_names_and_does_not_ask_the_labeler_again(scenario, clinc):
+    # Names describe the traffic and its clusters, which adding prompts does not change: a
+    # labeler (often a paid model) is asked once per cluster, at fit, never by with_evals.
+    traffic, evals = scenario
+    calls = []
+
+    def labeler(keywords, examples):
+        calls.append(keywords)
+        return f"topic {len(calls)}: {' / '.join(keywords[:2])}"
+
+    report = evalcov.analyze(traffic, evals, text="text", random_state=0, labeler=labeler)
+    asked = len(calls)
+    assert asked == len(report.clusters)
+    train = _by_intent(clinc, "train")
+    after = report.with_evals([t for i in HELD_OUT for t in train[i][:5]])
+    assert len(calls) == asked
+    assert after.coverage > report.coverage + 0.1
+    named = ["cluster", "label", "keywords", "examples"]
+    pd.testing.assert_frame_equal(after.clusters[named], report.clusters[named])
+    assert after.clusters["label"].str.startswith("topic ").all()
+
+
 def test_overcovered_finds_the_clusters_with_piled_up_prompts(scenario, clinc):
     traffic, evals = scenario
     translate = _by_intent(clinc, "train")["translate"][:40]
