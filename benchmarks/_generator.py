@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from bench_scale import _FRAMES, _text
+from bench_scale import _FRAMES, DIM, _text, repeat_rows
 
 _CONSONANTS = "bcdfghklmnprstvz"
 _VOWELS = "aeiou"
@@ -89,10 +89,7 @@ def generate(
             pool.setdefault(_text(topics[t], rng), int(t))
     texts = np.array(list(pool), dtype=object)
     topic_of = np.fromiter(pool.values(), dtype=np.int64, count=len(pool))
-    popularity = 1 / np.arange(1, n_unique + 1) ** 1.1
-    repeats = nprng.choice(n_unique, size=n_rows - n_unique, p=popularity / popularity.sum())
-    rows = np.concatenate([np.arange(n_unique), repeats])
-    nprng.shuffle(rows)
+    rows = repeat_rows(n_unique, n_rows, nprng)
     covered = np.sort(nprng.choice(n_topics, size=n_covered, replace=False))
     traffic = pd.DataFrame(
         {
@@ -128,13 +125,13 @@ class TopicWordEmbedder:
     def __init__(self, topics: list[dict], synonymy: float = 1.0, seed: int = 0):
         from sklearn.feature_extraction.text import HashingVectorizer
 
+        n_features = 2**17
         self._vectorizer = HashingVectorizer(
-            n_features=2**17, alternate_sign=False, norm=None, token_pattern=r"(?u)\b\w+\b"
+            n_features=n_features, alternate_sign=False, norm=None, token_pattern=r"(?u)\b\w+\b"
         )
         rng = np.random.default_rng(seed)
-        dim = 384
-        projection = rng.standard_normal((2**17, dim)).astype(np.float32)
-        directions = rng.standard_normal((len(topics), dim)).astype(np.float32)
+        projection = rng.standard_normal((n_features, DIM)).astype(np.float32)
+        directions = rng.standard_normal((len(topics), DIM)).astype(np.float32)
         for t, topic in enumerate(topics):
             words = topic["n"] + topic["v"] + topic["a"]
             buckets = self._vectorizer.transform([" ".join(words)]).indices

@@ -112,6 +112,16 @@ def _text(topic: dict, rng: random.Random) -> str:
     )
 
 
+def repeat_rows(n_unique: int, n_rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Row order over ``n_unique`` distinct texts: each once, the other ``n_rows - n_unique``
+    rows drawn with Zipf(1.1) popularity (text i at rank i), shuffled."""
+    popularity = 1 / np.arange(1, n_unique + 1) ** 1.1
+    repeats = rng.choice(n_unique, size=n_rows - n_unique, p=popularity / popularity.sum())
+    rows = np.concatenate([np.arange(n_unique), repeats])
+    rng.shuffle(rows)
+    return rows
+
+
 def make_data(n_rows: int, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
     """n_rows traffic rows (40% distinct texts, Zipf repeats) and N_EVAL eval prompts."""
     rng = random.Random(seed)
@@ -129,10 +139,7 @@ def make_data(n_rows: int, seed: int = 0) -> tuple[pd.DataFrame, list[str]]:
                 break
     texts = np.array(list(pool), dtype=object)
     nprng = np.random.default_rng(seed + 1)
-    popularity = 1 / np.arange(1, n_unique + 1) ** 1.1
-    repeats = nprng.choice(n_unique, size=n_rows - n_unique, p=popularity / popularity.sum())
-    rows = np.concatenate([np.arange(n_unique), repeats])
-    nprng.shuffle(rows)
+    rows = repeat_rows(n_unique, n_rows, nprng)
     start = np.datetime64("2026-06-01T00:00:00")
     seconds = np.sort(nprng.integers(0, 12 * 7 * 86400, n_rows))
     traffic = pd.DataFrame({"text": texts[rows], "time": start + seconds.astype("m8[s]")})
