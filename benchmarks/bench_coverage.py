@@ -593,7 +593,7 @@ def near_duplicate_claims(
     number of spellings) instead of its traffic: presence asks whether the cluster's kinds
     of request are tested, so a request repeated or misspelled a thousand times counts once.
     """
-    from evalcov.coverage import cluster_levels, covered_from_claims, eval_counts, is_covered
+    from evalcov.coverage import covered_from_claims, is_covered
 
     labels = report.unique_["cluster"].to_numpy()
     groups = near_duplicate_units(
@@ -606,27 +606,12 @@ def near_duplicate_claims(
     radius = -np.partition(-to_group, k - 1, axis=1)[:, k - 1]
     group_claimed = np.zeros(groups.max() + 1, dtype=bool)
     group_claimed[groups[order][starts]] = (to_group >= radius[:, None] - 1e-6).any(axis=0)
-    claimed = group_claimed[groups]
+    # Per cluster, each group weighs one (its members share it; groups lie within a cluster):
+    # the claimed share counts requests. Presence reads only the shares and prompt counts.
+    weights = 1.0 / np.bincount(groups)[groups] if per_cluster else report.traffic_dedup_.weights
     analyzer = report.analyzer_
-    weights = report.traffic_dedup_.weights
-    if per_cluster:
-        n = int(labels.max()) + 1
-        size = np.bincount(groups)[groups]  # groups lie within one cluster each
-        total = np.bincount(labels, weights=1.0 / size, minlength=n)
-        got = np.bincount(labels, weights=claimed / size, minlength=n)
-        n_eval, expected, _ = eval_counts(
-            report.eval_labels_, np.bincount(labels, weights=weights, minlength=n)
-        )
-        tested, _ = cluster_levels(
-            got / np.maximum(total, 1e-12),
-            n_eval,
-            expected,
-            analyzer.covered_share,
-            analyzer.thin_share,
-        )
-        return tested
     _, _, status = covered_from_claims(
-        claimed,
+        group_claimed[groups],
         labels,
         weights,
         report.eval_labels_,
