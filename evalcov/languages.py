@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evalcov._half import probabilities_to_float16, to_float32
+from evalcov._half import probabilities_to_float16, probabilities_to_float32
 
 __all__ = [
     "EMBEDDER_LANGUAGES",
@@ -135,7 +135,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
         # as scored, never concatenated): sum_i w_i p_i*prior / (p_i.prior) is
         # prior * sum_i (w_i / p_i.prior) p_i, two matrix-vector products per block.
         for unsure, probs in zip(unsure_rows, unsure_probs, strict=True):
-            p = to_float32(probs)
+            p = probabilities_to_float32(probs)
             norm = np.maximum(p @ prior32, np.float32(1e-30))
             mass += prior * ((w[unsure] / norm).astype(np.float32) @ p)
         # A floor keeps every language possible: a prior of zero could never be revised.
@@ -144,7 +144,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
     chosen = sure_lang.copy()
     prior32 = prior.astype(np.float32)
     for unsure, probs in zip(unsure_rows, unsure_probs, strict=True):
-        post = to_float32(probs)
+        post = probabilities_to_float32(probs)
         post *= prior32
         chosen[unsure] = post.argmax(axis=1)
     out[rows] = np.asarray(langs, dtype=object)[chosen]
