@@ -114,13 +114,27 @@ def _narrow(x: np.ndarray) -> np.ndarray:
 def probabilities_to_float16(x: np.ndarray) -> np.ndarray:
     """Non-negative finite float32 values <= 1 as float16, rounded to nearest even as numpy
     does, without its slow path for float16 subnormals (F. Giesen's
-    float_to_half_fast3_rtne, vectorized; checked against numpy on every float32 in [0, 1])."""
+    float_to_half_fast3_rtne, vectorized; checked against numpy on every float32 in [0, 1]).
+
+    Both of its cases (normal and subnormal in float16) are computed for every value and one
+    kept by arithmetic, over cache-sized chunks: most of these values are subnormal, and
+    picking them by a boolean mask (as :func:`_narrow` does for embeddings, where they are
+    rare) cost 27 ns per value against 4."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    u = x.view(np.uint32)
-    out = u + _REBIAS
-    out += (u >> 13) & np.uint32(1)
-    out >>= 13
-    small = u < np.uint32(113 << 23)  # subnormal or zero in float16
-    if small.any():
-        out[small] = (x[small] + _MAGIC.view(np.float32)).view(np.uint32) - _MAGIC
-    return out.astype(np.uint16).view(np.float16)
+    bits = x.reshape(-1).view(np.uint32)
+    out = np.empty(bits.shape, dtype=np.uint16)
+    for start in range(0, len(bits), _CHUNK):
+        u = bits[start : start + _CHUNK]
+        normal = u >> 13
+        normal &= np.uint32(1)
+        normal += u
+        normal += _REBIAS
+        normal >>= 13
+        subnormal = (u.view(np.float32) + _MAGIC.view(np.float32)).view(np.uint32)
+        subnormal -= _MAGIC
+        # normal + (subnormal - normal) * is_subnormal, in wrapping uint32 arithmetic.
+        subnormal -= normal
+        subnormal *= u < np.uint32(113 << 23)
+        subnormal += normal
+        out[start : start + _CHUNK] = subnormal
+    return out.view(np.float16).reshape(x.shape)
