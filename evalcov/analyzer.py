@@ -309,7 +309,9 @@ def build_report(
     eval_base = len(de.texts) if eval_base is None else eval_base
     n_clusters = int(labels.max()) + 1
     radii, sim, nearest, claimed = nearest_and_claims(U, E, claim_k)
-    eval_labels = analyzer.map_.assign(E).labels
+    # Labels alone: assign() would first build the fit sample's neighbour index (2 s at
+    # 20,000 fitted texts) for a confidence and novelty flag this report does not keep.
+    eval_labels = analyzer.map_.assign_labels(E)
     covered, claimed_share, status = covered_from_claims(
         claimed,
         labels,

@@ -190,15 +190,16 @@ def stop_words_for(languages: Iterable[str]) -> frozenset[str]:
 
 def _phrase_analyzer(stop_words: frozenset[str], max_words: int) -> Callable[[str], list[str]]:
     def analyze(text: str) -> list[str]:
+        # A token of letters only (most) has no digit or underscore: no per-character test.
         tokens = [
             t.strip("'-")
             for t in _TOKEN.findall(text.lower().translate(_APOSTROPHES))
-            if not any(ch.isdigit() or ch == "_" for ch in t)
+            if t.isalpha() or not any(ch.isdigit() or ch == "_" for ch in t)
         ]
         # Stop words go before phrases are formed, so "cancel my card" yields "cancel card".
         words = [t for t in tokens if len(t) > 1 and t not in stop_words]
-        out = []
-        for n in range(1, max_words + 1):
+        out = words[:] if max_words >= 1 else []  # single words pass the distinctness test
+        for n in range(2, max_words + 1):
             for i in range(len(words) - n + 1):
                 gram = words[i : i + n]
                 if len(set(gram)) == n:

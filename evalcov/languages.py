@@ -10,6 +10,7 @@ which fixes those short queries without overriding a clearly foreign one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evalcov._half import probabilities_to_float16, to_float32
+from evalcov._half import probabilities_to_float16, probabilities_to_float32
 
 __all__ = [
     "EMBEDDER_LANGUAGES",
@@ -57,6 +58,8 @@ _LANG_CHUNK = 8192
 _LANG_BLOCK = 65536
 # Texts the detector is this sure of skip the full ranking (a third of the cost per text).
 _SURE = 0.999
+# Most texts hold an ASCII letter: found by one regex scan, before the per-character test.
+_ASCII_LETTER = re.compile("[A-Za-z]")
 
 
 @lru_cache(maxsize=1)
@@ -88,7 +91,10 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
     if weights.shape != (n,):
         raise ValueError(f"weights must have shape ({n},), got {weights.shape}")
     out = np.full(n, UNDETERMINED, dtype=object)
-    has_letters = np.array([any(ch.isalpha() for ch in t) for t in texts], dtype=bool)
+    has_letters = np.array(
+        [_ASCII_LETTER.search(t) is not None or any(ch.isalpha() for ch in t) for t in texts],
+        dtype=bool,
+    )
     rows = np.flatnonzero(has_letters)
     if len(rows) == 0:
         return out
@@ -135,7 +141,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
         # as scored, never concatenated): sum_i w_i p_i*prior / (p_i.prior) is
         # prior * sum_i (w_i / p_i.prior) p_i, two matrix-vector products per block.
         for unsure, probs in zip(unsure_rows, unsure_probs, strict=True):
-            p = to_float32(probs)
+            p = probabilities_to_float32(probs)
             norm = np.maximum(p @ prior32, np.float32(1e-30))
             mass += prior * ((w[unsure] / norm).astype(np.float32) @ p)
         # A floor keeps every language possible: a prior of zero could never be revised.
@@ -144,7 +150,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
     chosen = sure_lang.copy()
     prior32 = prior.astype(np.float32)
     for unsure, probs in zip(unsure_rows, unsure_probs, strict=True):
-        post = to_float32(probs)
+        post = probabilities_to_float32(probs)
         post *= prior32
         chosen[unsure] = post.argmax(axis=1)
     out[rows] = np.asarray(langs, dtype=object)[chosen]
@@ -185,12 +191,12 @@ def _batch_scores(ident: Any, texts: Sequence[str]) -> np.ndarray:
         chunk = order[start : start + _LANG_CHUNK]
         active = lengths[chunk]
         width = int(active[0]) if len(chunk) else 0
-        # Bytes position-major, so each step reads one contiguous row.
         flat = np.frombuffer(b"".join(encoded[r] for r in chunk), dtype=np.uint8)
-        offsets = np.concatenate([[0], np.cumsum(active)[:-1]])
-        data = np.zeros((max(width, 1), len(chunk)), dtype=np.int32)
-        pos_of = np.arange(len(flat)) - np.repeat(offsets, active)
-        data[pos_of, np.repeat(np.arange(len(chunk)), active)] = flat
+        # Each text's bytes along its row (a row-major mask takes them in text order), then
+        # position-major, so each step reads one contiguous row.
+        padded = np.zeros((len(chunk), max(width, 1)), dtype=np.int32)
+        padded[np.arange(padded.shape[1]) < active[:, None]] = flat
+        data = np.ascontiguousarray(padded.T)
         state = np.zeros(len(chunk), dtype=np.int32)
         hit_rows, hit_features = [], []
         for pos in range(width):
@@ -201,16 +207,22 @@ def _batch_scores(ident: Any, texts: Sequence[str]) -> np.ndarray:
             hit = np.flatnonzero(f >= 0)
             hit_rows.append(hit)
             hit_features.append(f[hit])
-        rows_hit = np.concatenate(hit_rows) if hit_rows else np.empty(0, dtype=np.int64)
+        # Each (text, feature) pair once with its count, features in order within a text:
+        # the canonical CSR matrix that summing duplicate COO entries gives, from one sort.
+        pairs = np.empty(0, dtype=np.int64)
+        if hit_rows:
+            pairs = np.concatenate(hit_rows).astype(np.int64) * len(table)
+            pairs += np.concatenate(hit_features)
+            pairs.sort()
+        first = np.flatnonzero(np.diff(pairs, prepend=-1))
+        n_hits = np.diff(first, append=len(pairs)).astype(np.float32)
+        text_of = pairs[first] // len(table)
+        feature = (pairs[first] - text_of * len(table)).astype(np.int32)
+        indptr = np.cumsum(np.bincount(text_of, minlength=len(chunk)))
+        indptr = np.concatenate([[0], indptr]).astype(np.int32)
         counts = sparse.csr_matrix(
-            (
-                np.ones(len(rows_hit), dtype=np.float32),
-                (rows_hit, np.concatenate(hit_features) if hit_features else rows_hit),
-            ),
-            shape=(len(chunk), len(table)),
+            (np.log1p(n_hits), feature, indptr), shape=(len(chunk), len(table))
         )
-        counts.sum_duplicates()
-        counts.data = np.log1p(counts.data)
         raw = np.asarray(counts @ table, dtype=np.float32) + ident.nb_pc
         # No feature at all: a uniform score (the library's 0.0 under norm_probs).
         raw[np.diff(counts.indptr) == 0] = 0.0

@@ -184,6 +184,12 @@ def test_precomputed_matrix_is_checked_and_normalized(default_embedder):
     zero[1] = 0
     with pytest.raises(ValueError, match="zero vector for text 1"):
         embed(SENTENCES[:3], zero)
+    for bad in (np.nan, np.inf):
+        broken = table.copy()
+        broken[2, 5] = bad
+        broken[1, 7] = -bad
+        with pytest.raises(ValueError, match="non-finite vector for text 1"):
+            embed(SENTENCES[:3], broken)
 
 
 def test_callable_and_sentence_transformer_wrapping(default_embedder, tmp_path):

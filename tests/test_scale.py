@@ -248,6 +248,34 @@ def test_float16_conversions_give_numpys_bits():
     assert to_float32(x) is x  # float32 passes through
 
 
+def test_float16_bit_arithmetic_gives_numpys_bits(monkeypatch):
+    # Without torch, embeddings are narrowed and widened by bit arithmetic: numpy's bits for
+    # every float16 and for float32 values around every float16 rounding boundary; values
+    # float16 cannot hold (and infinity, NaN) go through numpy.
+    from evalcov import _half
+
+    monkeypatch.setattr(_half, "_torch", lambda: None)
+    every = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    wide = every.astype(np.float32)
+    np.testing.assert_array_equal(_half.to_float32(every).view(np.uint32), wide.view(np.uint32))
+    finite = every[np.isfinite(every)]
+    np.testing.assert_array_equal(_half.to_float32(finite), finite.astype(np.float32))
+    np.testing.assert_array_equal(_half.probabilities_to_float32(finite), finite.astype(np.float32))
+    values = finite.astype(np.float32)
+    midpoints = ((values[:-1].astype(np.float64) + values[1:]) / 2).astype(np.float32)
+    near = np.concatenate([values, midpoints])
+    x = np.concatenate([near, np.nextafter(near, np.inf), np.nextafter(near, -np.inf)])
+    x = x.astype(np.float32).reshape(-1, 3)
+    np.testing.assert_array_equal(
+        _half.to_float16(x).view(np.uint16), x.astype(np.float16).view(np.uint16)
+    )
+    with np.errstate(over="ignore"):
+        big = np.float32([1.0, -2.5, 65520.0, 1e9, np.inf, -np.inf, np.nan])
+        np.testing.assert_array_equal(
+            _half.to_float16(big).view(np.uint16), big.astype(np.float16).view(np.uint16)
+        )
+
+
 def test_float16_traffic_embeddings_give_the_same_verdicts(data, reports):
     traffic, evals = data
     full, _ = reports

@@ -103,11 +103,13 @@ def _unit_rows(vectors: Any, texts: Sequence[str], source: str) -> np.ndarray:
             f"{source} must give a matrix of shape (n_texts, dim) = ({len(texts)}, dim), "
             f"got shape {arr.shape}"
         )
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{source} gave a non-finite vector for text {i}: {texts[i]!r:.80}")
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    # A NaN or infinite value makes its row's norm so: the values are scanned only then.
+    if not np.isfinite(norms).all():
+        bad = ~np.isfinite(arr).all(axis=1)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{source} gave a non-finite vector for text {i}: {texts[i]!r:.80}")
     zero = norms[:, 0] == 0
     if zero.any():
         i = int(np.flatnonzero(zero)[0])
