@@ -2,12 +2,14 @@
 
 Layout: ``<directory>/embeddings/<embedder slug>/<shard>.evc``. Every :meth:`EmbeddingCache.put`
 appends one immutable shard file holding the SHA-256 digests of its texts, their vectors and a
-checksum over both. A shard is written to a temporary file in the same folder, fsynced and then
-renamed into place with :func:`os.replace`, so a reader sees either the whole shard or none of
-it, and two writers never touch the same file. Opening the cache reads only the digests of every
-shard into a sorted in-memory index; vectors are read (and the checksum verified) only for the
-shards that hold requested texts. A damaged shard is deleted and its texts count as misses, so
-they are recomputed rather than returned.
+checksum over both: CRC-32, which catches a damaged disk block or a bad copy at 1.8 GB/s here,
+where SHA-256 read 0.19 GB/s (32 s to verify the 6 GB of four million cached vectors). Shards
+of the first format, checked by SHA-256, are still read. A shard is written to a temporary file
+in the same folder, fsynced and then renamed into place with :func:`os.replace`, so a reader
+sees either the whole shard or none of it, and two writers never touch the same file. Opening
+the cache reads only the digests of every shard into a sorted in-memory index; vectors are read
+(and the checksum verified) only for the shards that hold requested texts. A damaged shard is
+deleted and its texts count as misses, so they are recomputed rather than returned.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import struct
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +30,15 @@ from evalcov._files import fsync_dir
 
 __all__ = ["EmbeddingCache", "default_cache_dir", "text_digest"]
 
-_MAGIC = b"EVCSHRD1"
+# Shards of format 1 end with the SHA-256 of everything before it, format 2 (written now)
+# with its CRC-32 (4 bytes, little-endian).
+_MAGIC_SHA256 = b"EVCSHRD1"
+_MAGIC = b"EVCSHRD2"
+_CHECKSUM_SIZE = {_MAGIC_SHA256: 32, _MAGIC: 4}
 # magic, number of rows, vector dimension
 _HEADER = struct.Struct("<8sQI")
 _DIGEST_SIZE = 32
+_CRC = struct.Struct("<I")
 _SUFFIX = ".evc"
 _TMP_PREFIX = ".tmp-"
 # A temporary file this old was left by a killed writer, not by one still running.
@@ -148,7 +156,10 @@ class EmbeddingCache:
             hit = pos >= 0
             if not hit.any():
                 return None, hit
-            vectors = np.full((len(texts), index.dim), np.nan, dtype=np.float32)
+            # Every hit row is overwritten: filling all of them with NaN first cost 2.6 s
+            # per 800,000 cached texts.
+            vectors = np.empty((len(texts), index.dim), dtype=np.float32)
+            vectors[~hit] = np.nan
             if self._gather(index, pos, vectors):
                 return vectors, hit
             pos = index.lookup(digests)
@@ -227,18 +238,20 @@ class EmbeddingCache:
         """Copy cached rows into ``out``; False if a shard turned out damaged (now dropped)."""
         hit = np.flatnonzero(pos >= 0)
         shards = index.shard_of[pos[hit]]
-        rows = index.row_of[pos[hit]]
+        # Grouped by shard with one sort: a mask per shard cost len(hit) per shard.
+        order = np.argsort(shards, kind="stable")
+        hit, shards, rows = hit[order], shards[order], index.row_of[pos[hit[order]]]
+        ids, starts = np.unique(shards, return_index=True)
         intact = True
-        for shard_id in np.unique(shards):
+        for shard_id, lo, hi in zip(ids.tolist(), starts, [*starts[1:], len(shards)], strict=True):
             data = _read_vectors(index.shards[shard_id], verify=shard_id not in index.verified)
             if data is None:
-                index.drop_shard(int(shard_id))
+                index.drop_shard(shard_id)
                 _unlink_quietly(index.shards[shard_id])
                 intact = False
                 continue
-            index.verified.add(int(shard_id))
-            mine = shards == shard_id
-            out[hit[mine]] = data[rows[mine]]
+            index.verified.add(shard_id)
+            out[hit[lo:hi]] = data[rows[lo:hi]]
         return intact
 
 
@@ -255,7 +268,7 @@ def _write_shard(path: Path, digests: np.ndarray, vectors: np.ndarray) -> None:
     try:
         with open(tmp, "wb") as f:
             f.write(body)
-            f.write(hashlib.sha256(body).digest())
+            f.write(_CRC.pack(zlib.crc32(body)))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -265,11 +278,13 @@ def _write_shard(path: Path, digests: np.ndarray, vectors: np.ndarray) -> None:
     fsync_dir(path.parent)
 
 
-def _shard_size(n: int, dim: int) -> int:
-    return _HEADER.size + n * _DIGEST_SIZE + n * dim * 4 + _DIGEST_SIZE
+def _body_size(n: int, dim: int) -> int:
+    """Bytes of a shard before its checksum: header, digests, float32 vectors."""
+    return _HEADER.size + n * _DIGEST_SIZE + n * dim * 4
 
 
-def _read_header(path: Path) -> tuple[int, int] | None:
+def _read_header(path: Path) -> tuple[int, int, bytes] | None:
+    """Rows, dimension and format (magic) of a shard whose length matches its header."""
     try:
         with open(path, "rb") as f:
             head = f.read(_HEADER.size)
@@ -279,9 +294,11 @@ def _read_header(path: Path) -> tuple[int, int] | None:
     if len(head) != _HEADER.size:
         return None
     magic, n, dim = _HEADER.unpack(head)
-    if magic != _MAGIC or dim == 0 or size != _shard_size(n, dim):
+    if magic not in _CHECKSUM_SIZE or dim == 0:
         return None
-    return n, dim
+    if size != _body_size(n, dim) + _CHECKSUM_SIZE[magic]:
+        return None
+    return n, dim, magic
 
 
 def _read_keys(path: Path, expected_dim: int | None) -> np.ndarray | None:
@@ -289,7 +306,7 @@ def _read_keys(path: Path, expected_dim: int | None) -> np.ndarray | None:
     header = _read_header(path)
     if header is None or (expected_dim is not None and header[1] != expected_dim):
         return None
-    n, _ = header
+    n = header[0]
     with open(path, "rb") as f:
         f.seek(_HEADER.size)
         raw = f.read(n * _DIGEST_SIZE)
@@ -301,20 +318,25 @@ def _read_vectors(path: Path, verify: bool) -> np.ndarray | None:
     header = _read_header(path)
     if header is None:
         return None
-    n, dim = header
+    n, dim, magic = header
     try:
         if verify:
-            h = hashlib.sha256()
+            sha256 = hashlib.sha256() if magic == _MAGIC_SHA256 else None
+            crc = 0
             with open(path, "rb") as f:
-                remaining = _shard_size(n, dim) - _DIGEST_SIZE
+                remaining = _body_size(n, dim)
                 while remaining:
                     chunk = f.read(min(remaining, 1 << 22))
                     if not chunk:
                         return None
-                    h.update(chunk)
+                    if sha256 is not None:
+                        sha256.update(chunk)
+                    else:
+                        crc = zlib.crc32(chunk, crc)
                     remaining -= len(chunk)
-                if h.digest() != f.read(_DIGEST_SIZE):
-                    return None
+                stored = f.read(_CHECKSUM_SIZE[magic])
+            if stored != (sha256.digest() if sha256 is not None else _CRC.pack(crc)):
+                return None
         offset = _HEADER.size + n * _DIGEST_SIZE
         return np.memmap(path, dtype="<f4", mode="r", offset=offset, shape=(n, dim))
     except OSError:

@@ -109,6 +109,37 @@ def test_flipped_bit_fails_the_checksum_and_is_never_returned(tmp_path):
     assert not shard.exists()  # removed, so it is not checked again
 
 
+def _format1_shard(path, texts):
+    """A shard as evalcov wrote them before the CRC-32 format: SHA-256 of the body last."""
+    import struct
+
+    vectors = vectors_for(texts)
+    digests = np.array([text_digest(t) for t in texts], dtype="S32")
+    body = struct.pack("<8sQI", b"EVCSHRD1", *vectors.shape) + digests.tobytes()
+    body += vectors.astype("<f4").tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(body + hashlib.sha256(body).digest())
+
+
+def test_shards_of_the_first_format_are_still_read_and_checked(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    cache.put(NAME, ["new"], vectors_for(["new"]))
+    (current,) = shards(tmp_path)
+    assert current.read_bytes()[:8] == b"EVCSHRD2"
+    old = current.with_name("0-old.evc")
+    _format1_shard(old, ["a", "b"])
+    vectors, hit = EmbeddingCache(tmp_path).get(NAME, ["b", "new", "missing", "a"])
+    assert hit.tolist() == [True, True, False, True]
+    np.testing.assert_array_equal(vectors[[0, 1, 3]], vectors_for(["b", "new", "a"]))
+    assert np.isnan(vectors[2]).all()
+    data = bytearray(old.read_bytes())
+    data[-40] ^= 0xFF  # inside the last vector
+    old.write_bytes(bytes(data))
+    vectors, hit = EmbeddingCache(tmp_path).get(NAME, ["a", "new"])
+    assert hit.tolist() == [False, True]
+    assert not old.exists()
+
+
 def test_damaged_shard_falls_back_to_another_copy(tmp_path):
     # Two writers that raced both stored "a" (each checked the cache before the other wrote);
     # losing one copy must not lose the text.
