@@ -167,6 +167,7 @@ class HashEmbedder:
         self._projection = (
             np.random.default_rng(seed).standard_normal((n_features, DIM)).astype(np.float32)
         )
+        self.seconds = 0.0
 
     def embed(self, texts: list[str]) -> np.ndarray:
         clock = time.perf_counter()
@@ -174,8 +175,16 @@ class HashEmbedder:
         vectors = np.asarray(counts @ self._projection, dtype=np.float32)
         out = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         # The stand-in model's own time, to tell evalcov's share of the embed stage from it.
-        self.seconds = getattr(self, "seconds", 0.0) + time.perf_counter() - clock
+        self.seconds += time.perf_counter() - clock
         return out
+
+
+class CachedHashEmbedder(HashEmbedder):
+    """The same stand-in, its vectors kept in evalcov's embedding cache: a scheduled job
+    whose log's texts were embedded by an earlier run reads them instead of computing them."""
+
+    name = "hash-bow-384@bench-scale-cached"
+    cacheable = True
 
 
 def _peak_mb() -> float:
@@ -219,20 +228,28 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_evalcov(n_rows: int, embedder: str, dtype: str = "auto") -> dict:
+def run_evalcov(
+    n_rows: int, embedder: str, dtype: str = "auto", cache_dir: str | None = None
+) -> dict:
     """Time :meth:`evalcov.CoverageAnalyzer.fit` (the product path) on n_rows rows, stage by
-    stage from its ``timings_``, in this process."""
+    stage from its ``timings_``, in this process. ``hash-cached`` keeps the stand-in's vectors
+    in the cache folder ``cache_dir`` (filled by the first run, read by the next ones)."""
     from evalcov.analyzer import CoverageAnalyzer
 
     traffic, evals = make_data(n_rows)
-    model = HashEmbedder() if embedder == "hash" else get_embedder(embedder)
+    if embedder == "hash":
+        model = HashEmbedder()
+    elif embedder == "hash-cached":
+        model = CachedHashEmbedder()
+    else:
+        model = get_embedder(embedder)
     base_rss = _peak_mb()
     input_rss = _release_freed_memory()
     with tempfile.TemporaryDirectory() as cache:
         cpu, clock = _cpu_s(), time.perf_counter()
         analyzer = CoverageAnalyzer(
             embedder=model,
-            cache=False if embedder == "hash" else cache,
+            cache=False if embedder == "hash" else cache_dir or cache,
             show_progress=False,
             embedding_dtype=dtype,
         ).fit(traffic, evals, text="text", time="time")
@@ -528,6 +545,14 @@ def main() -> None:
     parser.add_argument("--default-sizes", type=int, nargs="*", default=[])
     parser.add_argument("--fast-sizes", type=int, nargs="*", default=[])
     parser.add_argument(
+        "--cached-sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="sizes run twice with the hash stand-in's vectors in a fresh embedding cache: "
+        "the first run fills it, the second (reported) reads every vector from it",
+    )
+    parser.add_argument(
         "--dtype-check",
         type=int,
         nargs="*",
@@ -552,7 +577,7 @@ def main() -> None:
     if args.worker:
         kind, *rest = args.worker
         if kind == "evalcov":
-            result = run_evalcov(int(rest[0]), rest[1])
+            result = run_evalcov(int(rest[0]), rest[1], cache_dir=rest[2] if rest[2:] else None)
         elif kind == "dtype":
             result = run_dtype_check(int(rest[0]))
         elif kind == "fit":
@@ -613,13 +638,15 @@ def main() -> None:
             continue
         if embedder == "hash":
             ours[n] = r
-        cells = " | ".join(f"{r['stages'].get(s, float('nan')):.1f}" for s in _STAGE_NAMES)
-        lines.append(
-            f"| {n:,} | {r['unique']:,} | {embedder} | {r['dtype']} | {cells} "
-            f"| {r['total_s']:.1f} | {_model_cells(r)} "
-            f"| {r['total_cpu_s']:.1f} | {r['peak_mb']:.0f} "
-            f"| {r['coverage']:.3f} | {r['clusters']} | {_share(r.get('exact_agreement'))} |"
-        )
+        lines.append(_stage_row(r, embedder))
+    for n in args.cached_sizes:
+        with tempfile.TemporaryDirectory(prefix="evalcov-bench-cache-") as folder:
+            fill = measure(["evalcov", str(n), "hash-cached", folder])
+            r = measure(["evalcov", str(n), "hash-cached", folder])
+        if isinstance(fill, dict):
+            lines.append(_stage_row(fill, "hash, filling an empty cache"))
+        if isinstance(r, dict):
+            lines.append(_stage_row(r, "hash, every vector cached"))
     lines += ["", _growth([ours[n] for n in sorted(ours)]), ""]
 
     lines += [
@@ -717,6 +744,17 @@ def main() -> None:
 
 
 _STAGE_NAMES = ("read", "dedupe", "embed", "map", "measure")
+
+
+def _stage_row(r: dict, embedder: str) -> str:
+    """One row of the stage table."""
+    cells = " | ".join(f"{r['stages'].get(s, float('nan')):.1f}" for s in _STAGE_NAMES)
+    return (
+        f"| {r['rows']:,} | {r['unique']:,} | {embedder} | {r['dtype']} | {cells} "
+        f"| {r['total_s']:.1f} | {_model_cells(r)} "
+        f"| {r['total_cpu_s']:.1f} | {r['peak_mb']:.0f} "
+        f"| {r['coverage']:.3f} | {r['clusters']} | {_share(r.get('exact_agreement'))} |"
+    )
 
 
 if __name__ == "__main__":
