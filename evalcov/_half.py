@@ -86,8 +86,8 @@ def _widen(x: np.ndarray) -> np.ndarray:
 
 
 def _narrow(x: np.ndarray) -> np.ndarray:
-    """Contiguous float32 ``x`` as float16, rounded to nearest even as numpy does (the bit
-    arithmetic of :func:`probabilities_to_float16` on magnitudes, then the sign)."""
+    """Contiguous float32 ``x`` as float16, rounded to nearest even as numpy does (the
+    magnitudes by :func:`_half_bits`, then the sign)."""
     bits = x.reshape(-1).view(np.uint32)
     out = np.empty(bits.shape, dtype=np.uint16)
     for start in range(0, len(bits), _CHUNK):
@@ -95,46 +95,49 @@ def _narrow(x: np.ndarray) -> np.ndarray:
         mag = u & np.uint32(0x7FFFFFFF)
         if mag.max() >= _OUT_OF_RANGE:
             return x.astype(np.float16)
-        odd = mag >> 13
-        odd &= np.uint32(1)
-        small = mag < np.uint32(113 << 23)  # subnormal or zero in float16
-        tiny = mag[small]
-        mag += _REBIAS
-        mag += odd
-        mag >>= 13
-        if len(tiny):
-            mag[small] = (tiny.view(np.float32) + _MAGIC.view(np.float32)).view(np.uint32) - _MAGIC
+        half = _half_bits(mag, blend=False)
         sign = u >> 16
         sign &= np.uint32(0x8000)
-        mag |= sign
-        out[start : start + _CHUNK] = mag
+        half |= sign
+        out[start : start + _CHUNK] = half
     return out.view(np.float16).reshape(x.shape)
 
 
 def probabilities_to_float16(x: np.ndarray) -> np.ndarray:
     """Non-negative finite float32 values <= 1 as float16, rounded to nearest even as numpy
-    does, without its slow path for float16 subnormals (F. Giesen's
-    float_to_half_fast3_rtne, vectorized; checked against numpy on every float32 in [0, 1]).
-
-    Both of its cases (normal and subnormal in float16) are computed for every value and one
-    kept by arithmetic, over cache-sized chunks: most of these values are subnormal, and
-    picking them by a boolean mask (as :func:`_narrow` does for embeddings, where they are
-    rare) cost 27 ns per value against 4."""
+    does, without its slow path for float16 subnormals (checked against numpy on every
+    float32 in [0, 1])."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     bits = x.reshape(-1).view(np.uint32)
     out = np.empty(bits.shape, dtype=np.uint16)
     for start in range(0, len(bits), _CHUNK):
-        u = bits[start : start + _CHUNK]
-        normal = u >> 13
-        normal &= np.uint32(1)
-        normal += u
-        normal += _REBIAS
-        normal >>= 13
-        subnormal = (u.view(np.float32) + _MAGIC.view(np.float32)).view(np.uint32)
-        subnormal -= _MAGIC
-        # normal + (subnormal - normal) * is_subnormal, in wrapping uint32 arithmetic.
-        subnormal -= normal
-        subnormal *= u < np.uint32(113 << 23)
-        subnormal += normal
-        out[start : start + _CHUNK] = subnormal
+        out[start : start + _CHUNK] = _half_bits(bits[start : start + _CHUNK], blend=True)
     return out.view(np.float16).reshape(x.shape)
+
+
+def _half_bits(mag: np.ndarray, blend: bool) -> np.ndarray:
+    """float16 bits (in uint32) of float32 magnitudes given as bits (sign clear, below
+    65,536), rounded to nearest even: F. Giesen's float_to_half_fast3_rtne, vectorized.
+
+    Values subnormal in float16 take another formula. ``blend=False`` recomputes only those,
+    picked by a boolean mask: cheap where they are rare (embeddings). ``blend=True`` computes
+    both formulas for every value and keeps one by arithmetic: where most values are
+    subnormal (language probabilities) the mask cost 27 ns per value against 4."""
+    half = mag >> 13
+    half &= np.uint32(1)
+    half += mag
+    half += _REBIAS
+    half >>= 13
+    small = mag < np.uint32(113 << 23)
+    if not blend:
+        tiny = mag[small]
+        if len(tiny):
+            half[small] = (tiny.view(np.float32) + _MAGIC.view(np.float32)).view(np.uint32) - _MAGIC
+        return half
+    subnormal = (mag.view(np.float32) + _MAGIC.view(np.float32)).view(np.uint32)
+    subnormal -= _MAGIC
+    # half + (subnormal - half) * small, in wrapping uint32 arithmetic.
+    subnormal -= half
+    subnormal *= small
+    subnormal += half
+    return subnormal
