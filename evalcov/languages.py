@@ -10,8 +10,10 @@ which fixes those short queries without overriding a clearly foreign one.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
@@ -56,6 +58,8 @@ _PRIOR_ROUNDS = 5
 _LANG_CHUNK = 8192
 # Texts scored at once by detect_languages (a 37 MB score matrix).
 _LANG_BLOCK = 65536
+# Blocks scored at once, on threads (None: the CPUs this process may use).
+_LANG_THREADS: int | None = None
 # Texts the detector is this sure of skip the full ranking (a third of the cost per text).
 _SURE = 0.999
 # Most texts hold an ASCII letter: found by one regex scan, before the per-character test.
@@ -116,20 +120,31 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
     # matrices (four million texts held 4.4 GB of them).
     sure_lang = np.full(len(rows), -1, dtype=np.int64)
     unsure_rows, unsure_probs = [], []
-    for start in range(0, len(rows), _LANG_BLOCK):
+
+    def score(start: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         block = rows[start : start + _LANG_BLOCK]
         scores = _batch_scores(ident, [texts[r] for r in block])
         best = scores.argmax(axis=1)
-        sure = scores[np.arange(len(block)), best] >= _SURE
-        sure_lang[start + np.flatnonzero(sure)] = language_of_class[best[sure]]
-        unsure = np.flatnonzero(~sure)
+        is_sure = scores[np.arange(len(block)), best] >= _SURE
+        sure, unsure = np.flatnonzero(is_sure), np.flatnonzero(~is_sure)
         probs = np.take(scores[unsure], source, axis=1)
         probs /= np.maximum(probs.sum(axis=1, keepdims=True), np.float32(1e-30))
-        unsure_rows.append(start + unsure)
         # float16: short texts are mostly unsure, and four million of them held 2.3 GB of
         # float64 probabilities (1.15 GB as float32), plus as much again for each round's
         # posteriors. Widened to float32 a block at a time below.
-        unsure_probs.append(probabilities_to_float16(probs))
+        return start, sure, best[sure], unsure, probabilities_to_float16(probs)
+
+    starts = range(0, len(rows), _LANG_BLOCK)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = min(_LANG_THREADS or usable or 1, len(starts))
+    # Blocks are independent and numpy releases the GIL in most of their work; results are
+    # taken in block order, so the output does not depend on the thread count.
+    with ThreadPoolExecutor(max(threads, 1)) as pool:
+        scored = pool.map(score, starts) if threads > 1 else map(score, starts)
+        for start, sure, best, unsure, probs in scored:
+            sure_lang[start + sure] = language_of_class[best]
+            unsure_rows.append(start + unsure)
+            unsure_probs.append(probs)
     w = weights[rows] / max(weights[rows].sum(), 1e-300)
     is_sure = sure_lang >= 0
     sure_mass = np.bincount(sure_lang[is_sure], weights=w[is_sure], minlength=len(langs))

@@ -103,3 +103,19 @@ def test_half_precision_probabilities_round_as_numpy_does():
     half = probabilities_to_float16(values)
     np.testing.assert_array_equal(half.view(np.uint16), values.astype(np.float16).view(np.uint16))
     np.testing.assert_array_equal(to_float32(half), half.astype(np.float32))
+
+
+def test_blocks_scored_on_threads_give_the_serial_answer(shared_data, monkeypatch):
+    from evalcov import languages
+
+    # Several small blocks of real mixed-language queries, so threads take them out of order.
+    texts = [t for lang in LANGS for t in _xsid(shared_data, lang, 60)]
+    weights = np.arange(len(texts), dtype=float) % 7 + 1
+    monkeypatch.setattr(languages, "_LANG_BLOCK", 37)
+    monkeypatch.setattr(languages, "_LANG_THREADS", 1)
+    serial = detect_languages(texts, weights)
+    monkeypatch.setattr(languages, "_LANG_THREADS", 3)
+    threaded = detect_languages(texts, weights)
+    assert len(serial) == len(texts)
+    np.testing.assert_array_equal(threaded, serial)
+    assert set(serial) >= {"en", "de", "ja", "tr"}
