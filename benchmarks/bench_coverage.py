@@ -649,7 +649,7 @@ def bench_production(seeds: list[int], rules: bool = False) -> str:
                 scenario = coverage_scenario(clinc, seed)
             traffic_text = scenario.traffic["text"].tolist()
             eval_text = scenario.evals["text"].tolist()
-            texts, vectors = clinc_embeddings(clinc, traffic_text + eval_text)
+            texts, vectors = clinc_embeddings(clinc, traffic_text + eval_text, DEFAULT_MODEL)
             row = {text: i for i, text in enumerate(texts)}
             T, E = vectors[[row[t] for t in traffic_text]], vectors[[row[t] for t in eval_text]]
             methods = {
@@ -918,7 +918,7 @@ def _per_language(
 def use_embedder(spec: str) -> None:
     """Measure on ``spec``'s space wherever the benchmark uses its default model, and write the
     results next to the default ones instead of over them."""
-    global DEFAULT_MODEL, RESULTS
+    global DEFAULT_MODEL, RESULTS, RESULTS_PRODUCTION, RESULTS_RULES
     import re
 
     import _clinc
@@ -931,6 +931,8 @@ def use_embedder(spec: str) -> None:
     _clinc.EMBEDDERS[key] = lambda: lambda texts: embed(texts, model, show_progress=True)
     DEFAULT_MODEL = key
     RESULTS = RESULTS.with_name(f"coverage-{key[:80]}.md")
+    RESULTS_PRODUCTION = RESULTS.with_name(f"coverage_production-{key[:80]}.md")
+    RESULTS_RULES = RESULTS.with_name(f"coverage_rules-{key[:80]}.md")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -994,8 +996,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["EVALCOV_CACHE_DIR"] = cache
         if args.production:
-            text = "# Coverage on production-shaped traffic\n\n" + bench_production(
-                args.seeds, rules=args.rules
+            text = (
+                f"# Coverage on production-shaped traffic ({DEFAULT_MODEL})\n\n"
+                + bench_production(args.seeds, rules=args.rules)
             )
             print("\n" + text)
             out = RESULTS_RULES if args.rules else RESULTS_PRODUCTION
