@@ -135,6 +135,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
         return start, sure, best[sure], unsure, probabilities_to_float16(probs)
 
     starts = range(0, len(rows), _LANG_BLOCK)
+    _model_arrays()  # built once here, not by two threads at once
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = min(_LANG_THREADS or usable or 1, len(starts))
     # Blocks are independent and numpy releases the GIL in most of their work; results are
