@@ -24,7 +24,9 @@ Checks in the same run:
 
 Embedders: ``hash``, a cheap deterministic stand-in (hashing-trick bag of words, fixed random
 projection to 384-d, unit norm) so that large sizes measure the engine, not the model;
-``--default-sizes`` / ``--fast-sizes`` run the real models end to end with an empty cache.
+``--default-sizes`` / ``--fast-sizes`` run the real models end to end with an empty cache;
+``--cached-sizes`` runs the stand-in twice on one fresh cache folder, the second run reading
+every vector from evalcov's embedding cache (as a scheduled job on a log it has seen does).
 
 BERTopic (defaults for UMAP and HDBSCAN) gets the same per-row embeddings, runs
 ``fit_transform`` and ``topics_per_class`` (traffic vs eval), with a timeout per size; a run
