@@ -10,7 +10,6 @@ which fixes those short queries without overriding a clearly foreign one.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evalcov._cpus import usable_cpus
 from evalcov._half import probabilities_to_float16, probabilities_to_float32
 
 __all__ = [
@@ -136,13 +136,10 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
 
     starts = range(0, len(rows), _LANG_BLOCK)
     _model_arrays()  # built once here, not by two threads at once
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = min(_LANG_THREADS or usable or 1, len(starts))
     # Blocks are independent and numpy releases the GIL in most of their work; results are
     # taken in block order, so the output does not depend on the thread count.
-    with ThreadPoolExecutor(max(threads, 1)) as pool:
-        scored = pool.map(score, starts) if threads > 1 else map(score, starts)
-        for start, sure, best, unsure, probs in scored:
+    with ThreadPoolExecutor(min(_LANG_THREADS or usable_cpus(), len(starts))) as pool:
+        for start, sure, best, unsure, probs in pool.map(score, starts):
             sure_lang[start + sure] = language_of_class[best]
             unsure_rows.append(start + unsure)
             unsure_probs.append(probs)

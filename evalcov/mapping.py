@@ -12,7 +12,6 @@ place new traffic into the same cluster IDs.
 
 from __future__ import annotations
 
-import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from evalcov._cpus import usable_cpus
 from evalcov._half import to_float32
 
 __all__ = ["Assignment", "TrafficMap"]
@@ -691,16 +691,9 @@ class _CellIndex:
         # products split over BLAS threads were 5x slower on a busy machine.
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(_threads()) as pool:
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(usable_cpus()) as pool:
             list(pool.map(cell, np.flatnonzero(np.diff(bounds))))
         return sims, rows
-
-
-def _threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _nearest_centre(X: np.ndarray, centres: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from evalcov._cpus import usable_cpus
 from evalcov.cache import EmbeddingCache, default_cache_dir
 
 __all__ = [
@@ -243,7 +244,7 @@ class FastEmbedder:
         root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.onnx_path = root / "models" / f"{_MODEL_ID}-gt{version}-int8-fused.onnx"
         self.batch_size = batch_size
-        self.threads = threads if threads is not None else _usable_cpus()
+        self.threads = threads if threads is not None else usable_cpus()
         if not self.onnx_path.is_file():
             _build_int8_onnx(self.onnx_path)
         self._session = _onnx_session(str(self.onnx_path))
@@ -282,13 +283,6 @@ class FastEmbedder:
             with ThreadPoolExecutor(self.threads) as pool:
                 list(pool.map(run, batches))
         return out
-
-
-def _usable_cpus() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def _require(*modules: str, extra: str, what: str) -> None:
