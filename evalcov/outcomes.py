@@ -219,6 +219,30 @@ def _analyzed(queries: pd.DataFrame, group: str) -> pd.DataFrame:
     return queries if keep is None else queries[keep]
 
 
+def _expected_rates(
+    q: pd.DataFrame, wk: np.ndarray, fk: np.ndarray, uncovered: np.ndarray, overall: float
+) -> np.ndarray:
+    """Per row, the failure rate its uncovered traffic is held against: the overall rate, or
+    the lower bound of the 95% interval of its topic's tested traffic when that is higher.
+
+    The bound, not the rate, so that a topic's tested part must fail significantly more
+    than the traffic as a whole before its gaps' failures are discounted. Without a
+    ``topic`` column every row gets the overall rate.
+    """
+    if "topic" not in q.columns:
+        return np.full(len(q), overall)
+    _, codes = np.unique(q["topic"].to_numpy(), return_inverse=True)
+    tested = wk * ~uncovered
+    sw = np.bincount(codes, weights=tested)
+    sw2 = np.bincount(codes, weights=tested**2)
+    rate = np.divide(
+        np.bincount(codes, weights=tested * fk), sw, out=np.zeros(len(sw)), where=sw > 0
+    )
+    n_eff = np.divide(sw**2, sw2, out=np.zeros(len(sw)), where=sw2 > 0)
+    low, _ = _wilson(rate, n_eff)
+    return np.fmax(np.nan_to_num(low, nan=overall), overall)[codes]
+
+
 def _weighted_mean(values: np.ndarray, w: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
     ok = ~np.isnan(values)
     num = np.bincount(codes[ok], weights=(w * values)[ok], minlength=n)
@@ -255,7 +279,11 @@ def group_outcomes(
         ``untested_failures`` (share of all failures that are in this group and not
         covered), ``excess_failures`` (those failures minus what the overall failure rate
         predicts for the group's uncovered traffic with an outcome, as a share of all failures;
-        negative when the gap fails less than the traffic as a whole); then, for each of
+        negative when the gap fails less than the traffic as a whole; where a ``topic``
+        column is present and the topic's tested traffic fails significantly more than the
+        whole, the lower bound of that rate's interval is expected instead: a gap of a topic
+        that fails where it is tested hides no failure the eval set cannot see); then, for
+        each of
         ``latency_s``, ``cost`` and ``score_<name>`` present, its traffic-weighted mean;
         with ``cost`` also ``cost_share`` and ``untested_cost_share`` (share of all cost
         spent on this group's uncovered traffic). Failure columns are absent when no row has
@@ -292,7 +320,6 @@ def group_outcomes(
         p = _fisher_greater(k_eff, n_eff, overall * total_eff, total_eff)
         p_adj = _holm(p)
         untested = np.bincount(codes, weights=wk * fk * uncovered, minlength=n)
-        untested_w = np.bincount(codes, weights=wk * uncovered, minlength=n)
         out["n_outcome"] = np.bincount(codes, weights=known, minlength=n).astype(np.int64)
         out["n_eff"] = n_eff
         out["failure_rate"] = rate
@@ -304,8 +331,11 @@ def group_outcomes(
         out["significant"] = np.nan_to_num(p_adj, nan=1.0) < alpha
         out["untested_failures"] = untested / total_fail if total_fail > 0 else 0.0
         # Failures beyond what the overall rate predicts for this uncovered traffic: a large
-        # gap failing at the usual rate holds many failures but no excess.
-        excess = untested - (overall if total_w > 0 else 0.0) * untested_w
+        # gap failing at the usual rate holds many failures but no excess. Where the same
+        # topic's tested traffic fails significantly more, its rate is what is expected: the
+        # eval set already sees that failure (failing_covered), it is not hidden by the gap.
+        expected = _expected_rates(q, wk, fk, uncovered, overall if total_w > 0 else 0.0)
+        excess = untested - np.bincount(codes, weights=wk * uncovered * expected, minlength=n)
         out["excess_failures"] = excess / total_fail if total_fail > 0 else 0.0
     for m in metrics:
         x = q[m].to_numpy(dtype=np.float64, na_value=np.nan)

@@ -126,6 +126,36 @@ def table() -> pd.DataFrame:
     )
 
 
+def test_excess_failures_expect_the_rate_of_a_topics_failing_tested_traffic():
+    # Topic 0 fails where it is tested (16 of 20) and in its gap (4 of 5): the eval set sees
+    # that failure. Topic 1 is healthy where tested (0 of 40); its gap fails 4 of 5: hidden.
+    cluster = [0] * 20 + [1] * 5 + [2] * 40 + [3] * 5
+    failed = [True] * 16 + [False] * 4 + [True] * 4 + [False] + [False] * 40 + [True] * 4 + [False]
+    rows = pd.DataFrame(
+        {
+            "cluster": cluster,
+            "topic": [0] * 25 + [1] * 45,
+            "weight": 1.0,
+            "covered": [c in (0, 2) for c in cluster],
+            "failed": pd.array(failed, "boolean"),
+        }
+    )
+    overall = 24 / 70
+    # 95% Wilson lower bound of 16 / 20, by hand.
+    z, n, p = 1.959963984540054, 20, 0.8
+    low = (p + z**2 / (2 * n) - z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))) / (1 + z**2 / n)
+    assert low > overall
+    o = group_outcomes(rows).set_index("cluster")
+    assert o.loc[1, "excess_failures"] == pytest.approx((4 - 5 * low) / 24)
+    assert o.loc[3, "excess_failures"] == pytest.approx((4 - 5 * overall) / 24)
+    assert o.loc[1, "untested_failures"] == o.loc[3, "untested_failures"] == pytest.approx(4 / 24)
+    by_topic = group_outcomes(rows, group="topic").set_index("topic")
+    assert by_topic.loc[0, "excess_failures"] == pytest.approx(o.loc[1, "excess_failures"])
+    # Without topics, both gaps are held against the overall rate.
+    flat = group_outcomes(rows.drop(columns="topic")).set_index("cluster")
+    assert flat.loc[1, "excess_failures"] == pytest.approx(flat.loc[3, "excess_failures"])
+
+
 def test_group_outcomes_by_hand(table):
     o = group_outcomes(table).set_index("cluster")
     assert list(o.index) == [0, 1], "excluded rows are left out"
