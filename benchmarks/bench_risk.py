@@ -14,9 +14,10 @@ Metrics per seed:
   number of clusters whose majority intent is one (so 1.0 means those clusters fill the top
   exactly). **precision@k, traffic** is the same on ``gaps(by="traffic")``, the volume
   ranking, in the same run. ``_clusters``: the same on ``gaps(level="cluster")``, one row per
-  uncovered cluster. ``_topics``: topics mapped to intents by majority and k = the number of
-  topics whose majority intent is a failing held-out one (``k_topics``), so a failing intent
-  whose clusters form one topic counts once.
+  uncovered cluster. ``_topics``: topics mapped to intents by the majority of their
+  untested traffic (what a gap row stands for) and k = the number of topics whose untested
+  traffic is mostly a failing held-out intent (``k_topics``), so a failing intent whose
+  clusters form one topic counts once.
 - **covered failing found**: share of the covered failing intents that are the majority
   intent of at least one cluster in ``failing_covered()``; **failing_covered precision**: share
   of its clusters whose majority intent is a covered failing intent; **covered failing in top
@@ -110,8 +111,10 @@ def run_seed(clinc: pd.DataFrame, texts: list[str], vectors: np.ndarray, seed: i
     target = set(intent_of[intent_of.isin(held)].index)
     k = len(target)
     # The same question one level up: a topic (clusters grouped into one request) is a target
-    # when its majority intent is a failing held-out one, and the ranking is read by topic.
-    by_topic = q.groupby(["topic", "intent"]).size().reset_index(name="n")
+    # when the majority intent of its untested traffic is a failing held-out one, and the
+    # ranking is read by topic. A gap row stands for its topic's untested traffic: a held-out
+    # intent merged into a topic with a heavier tested sibling is what that row shows.
+    by_topic = q[~q["covered"]].groupby(["topic", "intent"]).size().reset_index(name="n")
     by_topic = by_topic.sort_values(["topic", "n"], ascending=[True, False])
     intent_of_topic = by_topic.drop_duplicates("topic").set_index("topic")["intent"]
     target_topics = set(intent_of_topic[intent_of_topic.isin(held)].index)
