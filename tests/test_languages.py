@@ -119,3 +119,26 @@ def test_blocks_scored_on_threads_give_the_serial_answer(shared_data, monkeypatc
     assert len(serial) == len(texts)
     np.testing.assert_array_equal(threaded, serial)
     assert set(serial) >= {"en", "de", "ja", "tr"}
+
+
+def test_unsure_texts_keep_only_languages_that_can_still_win(shared_data):
+    # Short queries are unsure; each keeps the languages within the prior's reach of its top
+    # one. On the real detector's probabilities, under any prior the rounds can reach (floored
+    # at 0.01 / n, at most 1), the kept values choose what the whole row would.
+    from evalcov import languages
+
+    texts = [t for lang in LANGS for t in _xsid(shared_data, lang, 60)]
+    ident = languages._identifier()
+    scores = languages._batch_scores(ident, texts).astype(np.float32)
+    probs = scores / scores.sum(axis=1, keepdims=True)
+    n = probs.shape[1]
+    count, col, value = languages._kept(probs, languages._kept_ratio(n))
+    assert len(count) == len(texts) and (count >= 1).all()
+    row = np.repeat(np.arange(len(texts)), count)
+    assert len(value) < probs.size / 2, "most languages of a query cannot win"
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        prior = 0.99 * rng.dirichlet(np.full(n, 0.05)) + 0.01 / n
+        dense = (probs.astype(np.float16).astype(np.float32) * prior).argmax(axis=1)
+        kept = value.astype(np.float32) * prior[col]
+        np.testing.assert_array_equal(col[languages._first_max(kept, row)], dense)
