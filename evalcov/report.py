@@ -29,13 +29,41 @@ def label_column(names: np.ndarray, index: np.ndarray, ids: Any = None) -> pd.Ca
     ``report.queries`` took 115 MB per million rows of ``bench_scale`` traffic.
     """
     names = np.asarray(names, dtype=object)
-    index = np.asarray(index, dtype=np.int64)
-    if ids is not None:
-        position = pd.Index(ids).get_indexer(index)
-        index = np.where(index >= 0, position, -1)
+    index = np.asarray(index)
     categories, inverse = np.unique(names.astype(str), return_inverse=True)
-    codes = np.where(index >= 0, inverse[np.maximum(index, 0)] if len(names) else -1, -1)
-    return pd.Categorical.from_codes(codes, categories=categories)
+    # Position -> code, plus a trailing -1 that index -1 (no name) picks: one gather per row,
+    # straight into the codes' small dtype (at ten million rows each int64 temporary of the
+    # former where/maximum chain was 80 MB on the run's peak).
+    table = np.append(inverse, -1).astype(np.min_scalar_type(-max(len(categories), 1)))
+    if ids is not None:
+        ids = np.asarray(ids)
+        if ids.dtype.kind in "iu" and len(ids) and ids.min() >= 0:
+            # Id -> code, the same gather (ids are small non-negative integers: topics).
+            by_id = np.full(int(ids.max()) + 2, -1, dtype=table.dtype)
+            by_id[ids] = table[:-1]
+            table = by_id
+        else:
+            position = pd.Index(ids).get_indexer(index)
+            position[index < 0] = -1
+            index = position
+    return pd.Categorical.from_codes(table[index], categories=categories)
+
+
+def _string_column(values: pd.Series, index: np.ndarray) -> Any:
+    """``values[index]`` as a pandas string array, missing where ``index`` is -1.
+
+    Built in Arrow from the distinct values (factorized where they are: a string column of
+    the distinct texts' frame), never as Python strings: spreading those over ten million
+    rows and converting them back held 500 MB more at the run's peak than this.
+    """
+    import pyarrow as pa
+
+    distinct = pd.Categorical(values)
+    table = np.append(distinct.codes, -1).astype(distinct.codes.dtype)
+    codes = table[index]
+    dictionary = pa.array(distinct.categories.astype(str).tolist(), type=pa.large_string())
+    strings = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), dictionary)
+    return pd.array(strings.cast(pa.large_string()), dtype=pd.StringDtype("pyarrow", np.nan))
 
 
 class CoverageReport:
@@ -137,32 +165,29 @@ class CoverageReport:
     def _per_row(self) -> pd.DataFrame:
         frame = self.traffic_frame_
         codes = self.traffic_dedup_.codes
-        ok = codes >= 0
         u = self.unique_
         labels = self.clusters["label"].to_numpy(dtype=object)
         eval_texts = np.asarray(self.eval_dedup_.texts, dtype=object)
         out = frame.copy()
 
         def spread(values: np.ndarray, fill: Any, dtype: Any = None) -> np.ndarray:
-            arr = np.full(len(frame), fill, dtype=dtype or values.dtype)
-            arr[ok] = values[codes[ok]]
-            return arr
+            # Code -1 (excluded row) picks the trailing fill: one gather, no masked copies.
+            values = np.asarray(values, dtype=dtype or values.dtype)
+            return np.append(values, np.asarray([fill], dtype=values.dtype))[codes]
 
         cluster = spread(u["cluster"].to_numpy(), -1, np.int64)
         out["cluster"] = cluster
         out["cluster_label"] = label_column(labels, cluster)
-        topic = np.where(ok, self.clusters["topic"].to_numpy(dtype=np.int64)[cluster], -1)
+        topic = np.append(self.clusters["topic"].to_numpy(dtype=np.int64), -1)[cluster]
         out["topic"] = topic
         names = self.topics.set_index("topic")["label"]
         out["topic_label"] = label_column(names.to_numpy(dtype=object), topic, names.index)
         out["similarity"] = spread(u["similarity"].to_numpy(dtype=np.float64), np.nan)
-        out["nearest_eval"] = label_column(
-            eval_texts, np.where(ok, spread(u["nearest_eval"].to_numpy(), 0, np.int64), -1)
-        )
+        out["nearest_eval"] = label_column(eval_texts, spread(u["nearest_eval"].to_numpy(), -1))
         out["covered"] = spread(u["covered"].to_numpy(), False, bool)
         out["outlier"] = spread(u["outlier"].to_numpy(), False, bool)
         if "lang" in u:
-            out["lang"] = np.where(ok, spread(u["lang"].to_numpy(dtype=object), None), None)
+            out["lang"] = _string_column(u["lang"], codes)
         from evalcov.outcomes import failed_rows
 
         failed = failed_rows(out, getattr(self.analyzer_, "failure", None))
