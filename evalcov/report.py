@@ -29,7 +29,7 @@ def label_column(names: np.ndarray, index: np.ndarray, ids: Any = None) -> pd.Ca
     ``report.queries`` took 115 MB per million rows of ``bench_scale`` traffic.
     """
     names = np.asarray(names, dtype=object)
-    index = np.asarray(index)
+    index = np.asarray(index, dtype=np.int64)
     categories, inverse = np.unique(names.astype(str), return_inverse=True)
     # Position -> code, plus a trailing -1 that index -1 (no name) picks: one gather per row,
     # straight into the codes' small dtype (at ten million rows each int64 temporary of the
@@ -39,7 +39,8 @@ def label_column(names: np.ndarray, index: np.ndarray, ids: Any = None) -> pd.Ca
         ids = np.asarray(ids)
         if ids.dtype.kind in "iu" and len(ids) and ids.min() >= 0:
             # Id -> code, the same gather (ids are small non-negative integers: topics).
-            by_id = np.full(int(ids.max()) + 2, -1, dtype=table.dtype)
+            top = max(int(ids.max()), int(index.max()) if len(index) else -1)
+            by_id = np.full(top + 2, -1, dtype=table.dtype)  # an id not in ids has no name
             by_id[ids] = table[:-1]
             table = by_id
         else:
