@@ -41,7 +41,7 @@ import pandas as pd
 from evalcov._files import atomic_write
 from evalcov.coverage import is_covered, nearest_and_claimed
 from evalcov.mapping import TrafficMap
-from evalcov.report import label_column
+from evalcov.report import label_column, spread
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "AssignedTraffic", "SavedMap", "from_report", "load", "save"]
 
@@ -443,31 +443,26 @@ class AssignedTraffic:
 
     def _per_row(self) -> pd.DataFrame:
         codes = self.traffic_dedup_.codes
-        ok = codes >= 0
         u = self.unique_
         out = self.traffic_frame_.copy()
 
-        def spread(column: str, fill: Any, dtype: Any) -> np.ndarray:
-            arr = np.full(len(out), fill, dtype=dtype)
-            arr[ok] = u[column].to_numpy()[codes[ok]]
-            return arr
+        def column(name: str, fill: Any, dtype: Any) -> np.ndarray:
+            return spread(u[name], codes, fill, dtype)
 
-        cluster = spread("cluster", -1, np.int64)
+        cluster = column("cluster", -1, np.int64)
         labels = self.clusters["label"].to_numpy(dtype=object)
         is_new = self.clusters["proposed"].to_numpy(dtype=bool)
         eval_texts = np.asarray(self.saved.eval_texts, dtype=object)
         out["cluster"] = cluster
         out["cluster_label"] = label_column(labels, cluster)
-        out["proposed"] = ok & is_new[np.maximum(cluster, 0)]
-        out["novel"] = spread("novel", False, bool)
-        out["seen"] = spread("seen", False, bool)
-        out["confidence"] = spread("confidence", np.nan, np.float64)
-        out["similarity"] = spread("similarity", np.nan, np.float64)
-        out["nearest_eval"] = label_column(
-            eval_texts, np.where(ok, spread("nearest_eval", 0, np.int64), -1)
-        )
-        out["claimed"] = spread("claimed", False, bool)
-        out["covered"] = spread("covered", False, bool)
+        out["proposed"] = spread(is_new, cluster, False)
+        out["novel"] = column("novel", False, bool)
+        out["seen"] = column("seen", False, bool)
+        out["confidence"] = column("confidence", np.nan, np.float64)
+        out["similarity"] = column("similarity", np.nan, np.float64)
+        out["nearest_eval"] = label_column(eval_texts, column("nearest_eval", -1, np.int64))
+        out["claimed"] = column("claimed", False, bool)
+        out["covered"] = column("covered", False, bool)
         from evalcov.outcomes import failed_rows
 
         # The default failure definition: a custom one (a callable) is not saved with the map.

@@ -20,6 +20,14 @@ __all__ = ["CoverageReport", "topic_table"]
 _ALPHA = 0.05
 
 
+def spread(values: np.ndarray, index: np.ndarray, fill: Any, dtype: Any = None) -> np.ndarray:
+    """``values[index]``, ``fill`` where ``index`` is -1 (an excluded row, a row without a
+    name): one gather with the fill appended as the last value, no masked copies (at ten
+    million rows each int64 temporary was 80 MB on the run's peak)."""
+    values = np.asarray(values, dtype=dtype)
+    return np.append(values, np.asarray([fill], dtype=values.dtype))[index]
+
+
 def label_column(names: np.ndarray, index: np.ndarray, ids: Any = None) -> pd.Categorical:
     """A per-row column of names (cluster, topic or eval prompt), held as a categorical.
 
@@ -31,23 +39,21 @@ def label_column(names: np.ndarray, index: np.ndarray, ids: Any = None) -> pd.Ca
     names = np.asarray(names, dtype=object)
     index = np.asarray(index, dtype=np.int64)
     categories, inverse = np.unique(names.astype(str), return_inverse=True)
-    # Position -> code, plus a trailing -1 that index -1 (no name) picks: one gather per row,
-    # straight into the codes' small dtype (at ten million rows each int64 temporary of the
-    # former where/maximum chain was 80 MB on the run's peak).
-    table = np.append(inverse, -1).astype(np.min_scalar_type(-max(len(categories), 1)))
+    # Position -> code, gathered straight into the codes' small dtype.
+    table = inverse.astype(np.min_scalar_type(-max(len(categories), 1)))
     if ids is not None:
         ids = np.asarray(ids)
         if ids.dtype.kind in "iu" and len(ids) and ids.min() >= 0:
             # Id -> code, the same gather (ids are small non-negative integers: topics).
             top = max(int(ids.max()), int(index.max()) if len(index) else -1)
-            by_id = np.full(top + 2, -1, dtype=table.dtype)  # an id not in ids has no name
-            by_id[ids] = table[:-1]
+            by_id = np.full(top + 1, -1, dtype=table.dtype)  # an id not in ids has no name
+            by_id[ids] = table
             table = by_id
         else:
             position = pd.Index(ids).get_indexer(index)
             position[index < 0] = -1
             index = position
-    return pd.Categorical.from_codes(table[index], categories=categories)
+    return pd.Categorical.from_codes(spread(table, index, -1), categories=categories)
 
 
 def _string_column(values: pd.Series, index: np.ndarray) -> Any:
@@ -60,8 +66,7 @@ def _string_column(values: pd.Series, index: np.ndarray) -> Any:
     import pyarrow as pa
 
     distinct = pd.Categorical(values)
-    table = np.append(distinct.codes, -1).astype(distinct.codes.dtype)
-    codes = table[index]
+    codes = spread(distinct.codes, index, -1)
     dictionary = pa.array(distinct.categories.astype(str).tolist(), type=pa.large_string())
     strings = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), dictionary)
     return pd.array(strings.cast(pa.large_string()), dtype=pd.StringDtype("pyarrow", np.nan))
@@ -170,23 +175,17 @@ class CoverageReport:
         labels = self.clusters["label"].to_numpy(dtype=object)
         eval_texts = np.asarray(self.eval_dedup_.texts, dtype=object)
         out = frame.copy()
-
-        def spread(values: np.ndarray, fill: Any, dtype: Any = None) -> np.ndarray:
-            # Code -1 (excluded row) picks the trailing fill: one gather, no masked copies.
-            values = np.asarray(values, dtype=dtype or values.dtype)
-            return np.append(values, np.asarray([fill], dtype=values.dtype))[codes]
-
-        cluster = spread(u["cluster"].to_numpy(), -1, np.int64)
+        cluster = spread(u["cluster"], codes, -1, np.int64)
         out["cluster"] = cluster
         out["cluster_label"] = label_column(labels, cluster)
-        topic = np.append(self.clusters["topic"].to_numpy(dtype=np.int64), -1)[cluster]
+        topic = spread(self.clusters["topic"], cluster, -1, np.int64)
         out["topic"] = topic
         names = self.topics.set_index("topic")["label"]
         out["topic_label"] = label_column(names.to_numpy(dtype=object), topic, names.index)
-        out["similarity"] = spread(u["similarity"].to_numpy(dtype=np.float64), np.nan)
-        out["nearest_eval"] = label_column(eval_texts, spread(u["nearest_eval"].to_numpy(), -1))
-        out["covered"] = spread(u["covered"].to_numpy(), False, bool)
-        out["outlier"] = spread(u["outlier"].to_numpy(), False, bool)
+        out["similarity"] = spread(u["similarity"], codes, np.nan, np.float64)
+        out["nearest_eval"] = label_column(eval_texts, spread(u["nearest_eval"], codes, -1))
+        out["covered"] = spread(u["covered"], codes, False, bool)
+        out["outlier"] = spread(u["outlier"], codes, False, bool)
         if "lang" in u:
             out["lang"] = _string_column(u["lang"], codes)
         from evalcov.outcomes import failed_rows
