@@ -121,9 +121,9 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
     # texts' plausible languages, not (n, languages) matrices (four million texts held 4.4 GB
     # of them as float64, 0.7 GB as dense float16).
     sure_lang = np.full(len(rows), -1, dtype=np.int16)
-    unsure_blocks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    unsure_blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     kept_ratio = _kept_ratio(len(langs))
-    local = np.min_scalar_type(_LANG_BLOCK - 1)  # a text's place in its block
+    place = np.int32 if len(rows) < 2**31 else np.int64  # a text's place in ``rows``
 
     def score(start: int) -> tuple[int, np.ndarray, np.ndarray, tuple]:
         block = rows[start : start + _LANG_BLOCK]
@@ -133,7 +133,7 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
         sure, unsure = np.flatnonzero(is_sure), np.flatnonzero(~is_sure)
         probs = np.take(scores[unsure], source, axis=1)
         probs /= np.maximum(probs.sum(axis=1, keepdims=True), np.float32(1e-30))
-        return start, sure, best[sure], (start, unsure.astype(local), *_kept(probs, kept_ratio))
+        return start, sure, best[sure], ((start + unsure).astype(place), *_kept(probs, kept_ratio))
 
     starts = range(0, len(rows), _LANG_BLOCK)
     _model_arrays()  # built once here, not by two threads at once
@@ -151,21 +151,19 @@ def detect_languages(texts: Sequence[str], weights: np.ndarray | None = None) ->
         mass = sure_mass.astype(np.float64)  # a copy; float even when no text is sure
         # Only the posteriors' traffic-weighted sum is needed, a block at a time:
         # sum_i w_i p_i*prior / (p_i.prior) is prior * sum_i (w_i / p_i.prior) p_i.
-        for start, unsure, count, col, value in unsure_blocks:
+        for unsure, count, col, value in unsure_blocks:
             row = np.repeat(np.arange(len(unsure)), count)
             p = probabilities_to_float32(value)
             norm = np.bincount(row, weights=p * prior[col], minlength=len(unsure))
-            scale = w[start + unsure.astype(np.intp)] / np.maximum(norm, 1e-30)
+            scale = w[unsure] / np.maximum(norm, 1e-30)
             mass += prior * np.bincount(col, weights=p * scale[row], minlength=len(langs))
         # A floor keeps every language possible: a prior of zero could never be revised.
         # (A one-hot row's posterior is itself under any prior with that floor.)
         prior = 0.99 * mass + 0.01 / len(langs)
     chosen = sure_lang
-    for start, unsure, count, col, value in unsure_blocks:
+    for unsure, count, col, value in unsure_blocks:
         post = probabilities_to_float32(value) * prior[col]
-        chosen[start + unsure.astype(np.intp)] = col[
-            _first_max(post, np.repeat(np.arange(len(unsure)), count))
-        ]
+        chosen[unsure] = col[_first_max(post, np.repeat(np.arange(len(unsure)), count))]
     out[rows] = np.asarray(langs, dtype=object)[chosen]
     return out
 
