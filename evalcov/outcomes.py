@@ -219,6 +219,21 @@ def _analyzed(queries: pd.DataFrame, group: str) -> pd.DataFrame:
     return queries if keep is None else queries[keep]
 
 
+def _failure_rates(
+    codes: np.ndarray, w: np.ndarray, f: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per group of ``codes``: outcome weight, failed weight, failure rate (NaN without
+    weight), Kish effective size and the rate's 95% Wilson interval. ``w`` is 0 on rows whose
+    outcome is unknown."""
+    sw = np.bincount(codes, weights=w, minlength=n)
+    sw2 = np.bincount(codes, weights=w**2, minlength=n)
+    fail_w = np.bincount(codes, weights=w * f, minlength=n)
+    rate = np.divide(fail_w, sw, out=np.full(n, np.nan), where=sw > 0)
+    n_eff = np.divide(sw**2, sw2, out=np.zeros(n), where=sw2 > 0)
+    low, high = _wilson(rate, n_eff)
+    return sw, fail_w, rate, n_eff, low, high
+
+
 def _expected_rates(
     q: pd.DataFrame, wk: np.ndarray, fk: np.ndarray, uncovered: np.ndarray, overall: float
 ) -> np.ndarray:
@@ -231,15 +246,8 @@ def _expected_rates(
     """
     if "topic" not in q.columns:
         return np.full(len(q), overall)
-    _, codes = np.unique(q["topic"].to_numpy(), return_inverse=True)
-    tested = wk * ~uncovered
-    sw = np.bincount(codes, weights=tested)
-    sw2 = np.bincount(codes, weights=tested**2)
-    rate = np.divide(
-        np.bincount(codes, weights=tested * fk), sw, out=np.zeros(len(sw)), where=sw > 0
-    )
-    n_eff = np.divide(sw**2, sw2, out=np.zeros(len(sw)), where=sw2 > 0)
-    low, _ = _wilson(rate, n_eff)
+    topics, codes = np.unique(q["topic"].to_numpy(), return_inverse=True)
+    low = _failure_rates(codes, wk * ~uncovered, fk, len(topics))[4]
     return np.fmax(np.nan_to_num(low, nan=overall), overall)[codes]
 
 
@@ -306,12 +314,7 @@ def group_outcomes(
         known = ~np.isnan(f)
         fk = np.where(known, f, 0.0)
         wk = np.where(known, w, 0.0)
-        sw = np.bincount(codes, weights=wk, minlength=n)
-        sw2 = np.bincount(codes, weights=wk**2, minlength=n)
-        fail_w = np.bincount(codes, weights=wk * fk, minlength=n)
-        rate = np.divide(fail_w, sw, out=np.full(n, np.nan), where=sw > 0)
-        n_eff = np.divide(sw**2, sw2, out=np.zeros(n), where=sw2 > 0)
-        low, high = _wilson(rate, n_eff)
+        sw, fail_w, rate, n_eff, low, high = _failure_rates(codes, wk, fk, n)
         total_w, total_fail = sw.sum(), fail_w.sum()
         total_eff = total_w**2 / (wk**2).sum() if total_w > 0 else 0.0
         overall = total_fail / total_w if total_w > 0 else np.nan
