@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 
 from evalcov._half import to_float16
-from evalcov.coverage import cluster_coverage, covered_from_claims, nearest_and_claims
+from evalcov.coverage import (
+    cluster_coverage,
+    covered_from_claims,
+    nearest_and_claims,
+    reach_similarity,
+    widen_claims,
+)
 from evalcov.dedupe import Deduped, dedupe
 from evalcov.embedders import _PROGRESS_THRESHOLD, embed, get_embedder
 from evalcov.ingest import read_evals, read_traffic
@@ -72,6 +78,11 @@ class CoverageAnalyzer:
     reach : float, default=1.0
         How many traffic texts one eval prompt stands for, as a multiple of the base rate
         ``n_traffic_unique / n_eval``.
+    reach_floor : float or None, default=0.75
+        No eval prompt claims less far than this quantile of the prompts' claim radii (their
+        similarity to their k-th nearest text, see :func:`evalcov.coverage.reach_similarity`):
+        a prompt crowded by the many phrasings of a heavy request claims as far as most
+        prompts do. None: every prompt keeps its rank-based radius (evalcov 0.3 and earlier).
     covered_share, thin_share : float, default=0.5 and 0.2
         Claimed traffic share at which a cluster is covered, and thin.
     max_fit : int, default=20000
@@ -114,6 +125,7 @@ class CoverageAnalyzer:
         labeler: Any = None,
         min_cluster_size: int | None = None,
         reach: float = 1.0,
+        reach_floor: float | None = 0.75,
         covered_share: float = 0.5,
         thin_share: float = 0.2,
         max_fit: int = 20000,
@@ -131,6 +143,7 @@ class CoverageAnalyzer:
         self.labeler = labeler
         self.min_cluster_size = min_cluster_size
         self.reach = reach
+        self.reach_floor = reach_floor
         self.covered_share = covered_share
         self.thin_share = thin_share
         self.max_fit = max_fit
@@ -166,6 +179,13 @@ class CoverageAnalyzer:
             )
         if not (isinstance(self.reach, (int, float)) and self.reach > 0):
             raise ValueError(f"reach must be a positive number, got {self.reach!r}")
+        floor = self.reach_floor
+        if floor is not None and (
+            isinstance(floor, bool) or not isinstance(floor, (int, float)) or not 0 < floor <= 1
+        ):
+            raise ValueError(
+                f"reach_floor must be a quantile in (0, 1] or None, got {self.reach_floor!r}"
+            )
         if not 0 < self.thin_share <= self.covered_share <= 1:
             raise ValueError(
                 "expected 0 < thin_share <= covered_share <= 1, got "
@@ -293,13 +313,16 @@ def build_report(
     eval_embeddings: np.ndarray,
     claim_k: int,
     eval_base: int | None = None,
+    reach: float | None = None,
     lang: np.ndarray | None = None,
     names: tuple[list, list, list] | None = None,
 ) -> CoverageReport:
     """Measure coverage of mapped traffic by an eval set (shared by fit and with_evals).
 
-    ``claim_k`` and ``eval_base`` (the eval set size that expected prompt counts are based on)
-    are fixed at fit time, so that adding prompts later only ever adds claims and prompts.
+    ``claim_k``, ``eval_base`` (the eval set size that expected prompt counts are based on)
+    and ``reach`` (the similarity every prompt claims down to, from the fitted eval set's radii
+    by default) are fixed at fit time, so that adding prompts later only ever adds claims and
+    prompts.
     ``lang`` (language per distinct text) is detected when not given. ``names`` (label,
     keywords and examples per cluster, in cluster order) are computed when not given; they
     depend on the traffic and its clusters only, so :meth:`CoverageReport.with_evals` passes
@@ -309,6 +332,9 @@ def build_report(
     eval_base = len(de.texts) if eval_base is None else eval_base
     n_clusters = int(labels.max()) + 1
     radii, sim, nearest, claimed = nearest_and_claims(U, E, claim_k)
+    if reach is None:
+        reach = reach_similarity(radii, analyzer.reach_floor)
+    radii, claimed = widen_claims(radii, sim, claimed, reach)
     # Labels alone: assign() would first build the fit sample's neighbour index (2 s at
     # 20,000 fitted texts) for a confidence and novelty flag this report does not keep.
     eval_labels = analyzer.map_.assign_labels(E)
@@ -373,6 +399,7 @@ def build_report(
         eval_embeddings=E,
         claim_k=claim_k,
         claim_radii=radii,
+        reach_similarity=reach,
         eval_base=eval_base,
         analyzer=analyzer,
     )

@@ -51,6 +51,7 @@ from evalcov.coverage import (
     covered_from_claims,
     is_covered,
     nearest_eval,
+    reach_similarity,
 )
 from evalcov.dedupe import dedupe
 from evalcov.embedders import embed
@@ -272,7 +273,10 @@ def analyze_dask(
         _tree_merge([dask.delayed(_get)(s, "top") for s in scored], k),
     )
     remap = tmap.order_clusters(np.sum(traffic_raw, axis=0))
-    radii = tops.min(axis=1).astype(np.float32)
+    # Widened as in the in-memory path (evalcov.coverage.widen_claims): the claims below come
+    # from these radii through claimed_mask, which gives the same claims.
+    reach = reach_similarity(tops.min(axis=1), analyzer.reach_floor)
+    radii = np.minimum(tops.min(axis=1), reach).astype(np.float32)
     analyzer.map_ = tmap
     eval_labels = tmap.assign(E).labels
 
@@ -361,6 +365,7 @@ def analyze_dask(
         eval_embeddings_=E,
         claim_k_=claim_k,
         claim_radii_=radii,
+        reach_similarity_=reach,
         unique_=unique,
         queries=queries,
         windows=windows,

@@ -52,7 +52,8 @@ def suggest_additions(
     Each candidate is scored by the traffic it would newly cover if added as an eval prompt,
     under the report's own rule (:func:`evalcov.coverage.covered_from_claims`): it claims the
     distinct traffic texts within its claim radius (its similarity to its ``claim_k_``-th
-    nearest traffic text, itself included), it counts as one more prompt of the cluster the
+    nearest traffic text, itself included, widened to the report's ``reach_similarity_``),
+    it counts as one more prompt of the cluster the
     map assigns it to, and clusters pool claims and prompt counts into covered / thin /
     uncovered. The best candidate is added, and the next one is scored against the new state.
     Ties (typically zero gain, when one prompt cannot lift a large cluster on its own) go to
@@ -132,7 +133,7 @@ def suggest_additions(
 
     n_clusters = len(report.clusters)
     m = len(cand)
-    A = _claims(U, cand, report.claim_k_)
+    A = _claims(U, cand, report.claim_k_, report.reach_similarity_)
     P = sparse.csr_matrix(
         (np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), n_clusters)
     )
@@ -259,11 +260,12 @@ def _candidates(report: CoverageReport, per_gap: int | None, value: np.ndarray) 
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
-def _claims(U: np.ndarray, cand: np.ndarray, k: int) -> sparse.csr_matrix:
+def _claims(U: np.ndarray, cand: np.ndarray, k: int, reach: float = np.inf) -> sparse.csr_matrix:
     """(n_candidates, n_traffic) 0/1 matrix: the traffic each candidate would claim.
 
-    One pass per block of candidates: the k-th largest similarity is the claim radius, and
-    everything at or above it is claimed (ties included, as in the engine).
+    One pass per block of candidates: the k-th largest similarity, widened to ``reach``
+    (:func:`evalcov.coverage.widen_claims`), is the claim radius, and everything at or above it
+    is claimed (ties included, as in the engine).
     """
     k = int(min(max(k, 1), len(U)))
     # Blocks of ~16M similarities: large enough for fast matrix products, small in memory.
@@ -271,7 +273,7 @@ def _claims(U: np.ndarray, cand: np.ndarray, k: int) -> sparse.csr_matrix:
     rows, cols = [], []
     for start in range(0, len(cand), step):
         S = U[cand[start : start + step]] @ U.T
-        radii = -np.partition(-S, k - 1, axis=1)[:, k - 1]
+        radii = np.minimum(-np.partition(-S, k - 1, axis=1)[:, k - 1], np.float32(reach))
         q, t = np.nonzero(S >= radii[:, None])
         rows.append(q + start)
         cols.append(t)

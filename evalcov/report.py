@@ -123,7 +123,11 @@ class CoverageReport:
         Traffic texts each eval prompt stands for (kept fixed by :meth:`with_evals`).
     claim_radii_ : ndarray of shape (n_eval,)
         Each eval prompt's similarity to its ``claim_k_``-th nearest traffic text (what
-        :func:`evalcov.persist.from_report` keeps for assigning new traffic).
+        :func:`evalcov.persist.from_report` keeps for assigning new traffic), widened to
+        ``reach_similarity_`` where it was tighter.
+    reach_similarity_ : float
+        Similarity every eval prompt claims down to (the ``reach_floor`` quantile of the
+        fitted eval set's radii; ``inf`` when off; kept fixed by :meth:`with_evals`).
     eval_base_ : int
         Eval set size that expected prompt counts per cluster are based on (the original
         eval set's; kept fixed by :meth:`with_evals`).
@@ -145,6 +149,7 @@ class CoverageReport:
         claim_radii: np.ndarray,
         eval_base: int,
         analyzer: CoverageAnalyzer,
+        reach_similarity: float = float("inf"),
     ):
         self.traffic_frame_ = traffic_frame
         self.traffic_dedup_ = traffic_dedup
@@ -157,6 +162,7 @@ class CoverageReport:
         self.eval_embeddings_ = eval_embeddings
         self.claim_k_ = claim_k
         self.claim_radii_ = claim_radii
+        self.reach_similarity_ = float(reach_similarity)
         self.eval_base_ = eval_base
         self.analyzer_ = analyzer
         self.map_ = analyzer.map_
@@ -367,10 +373,11 @@ class CoverageReport:
 
         ``more_evals`` takes anything :func:`evalcov.read_evals` reads (a list of str, a
         DataFrame such as :meth:`suggest_additions` returns, a file). Each eval prompt keeps
-        standing for ``claim_k_`` traffic texts and expected prompt counts stay based on the
-        original eval set (``eval_base_``), so adding prompts never lowers a query's or a
-        cluster's coverage. Cluster names, keywords and examples are this report's: they
-        describe the traffic, which does not change (a ``labeler`` is not asked again).
+        standing for ``claim_k_`` traffic texts and claiming down to ``reach_similarity_``, and
+        expected prompt counts stay based on the original eval set (``eval_base_``), so adding
+        prompts never lowers a query's or a cluster's coverage. Cluster names, keywords and
+        examples are this report's: they describe the traffic, which does not change (a
+        ``labeler`` is not asked again).
         """
         from evalcov.analyzer import build_report
         from evalcov.dedupe import dedupe
@@ -397,6 +404,7 @@ class CoverageReport:
             eval_embeddings=E,
             claim_k=self.claim_k_,
             eval_base=self.eval_base_,
+            reach=self.reach_similarity_,
             lang=self.unique_["lang"].to_numpy() if "lang" in self.unique_ else None,
             names=tuple(named[c].tolist() for c in ("label", "keywords", "examples")),
         )
@@ -496,6 +504,9 @@ class CoverageReport:
             "depth": self.depth,
             "embedder": self.embedder_.name,
             "claim_k": int(self.claim_k_),
+            "reach_similarity": (
+                round(self.reach_similarity_, 6) if np.isfinite(self.reach_similarity_) else None
+            ),
             "random_state": int(self.analyzer_.random_state),
             **self._outcome_summary(),
             **self._language_summary(),

@@ -110,6 +110,54 @@ def test_presence_never_depends_on_volume_depth_does():
     assert thin.tolist() == [True, False, False, False, True, False]
 
 
+def _noisy(text: str, n: int) -> list[str]:
+    """``text`` and ``n`` renderings of it with a filler and, every third, a dropped letter."""
+    before, after = ["hey ", "pls ", "um ", "hi ", "ok so "], [" thanks", " please", " asap", " ?"]
+    out = [text]
+    for j in range(n):
+        v = before[j % 5] + text if j % 2 == 0 else text + after[j % 4]
+        if j % 3 == 0:
+            i = 3 + j % (len(v) - 4)
+            v = v[:i] + v[i + 1 :]
+        out.append(v)
+    return out
+
+
+def test_a_request_asked_in_many_spellings_is_reached_by_its_prompts(clinc):
+    """A narrow assistant: one request is 65% of the traffic, each of its 30 texts asked in 13
+    spellings. Its prompts find their k nearest texts among one text's spellings; the reach
+    floor lets them claim as far as most prompts do, so the request is covered while the two
+    untested requests stay flagged."""
+    train, test = _by_intent(clinc, "train"), _by_intent(clinc, "test")
+    heavy, held = "direct_deposit", ["taxes", "w2"]
+    light = ["income", "insurance", "insurance_change", "meeting_schedule", "next_holiday"]
+    light += ["payday", "pto_balance", "pto_request", "pto_request_status", "pto_used"]
+    light += ["rollover_401k", "schedule_meeting"]
+    rows = [(v, heavy) for t in test[heavy][:30] for v in _noisy(t, 12)]
+    rows += [(t, i) for i in light + held for t in test[i][:15]]
+    traffic = pd.DataFrame(rows, columns=["text", "intent"])
+    evals = [t for i in [heavy, *light] for t in train[i][:5]]
+    is_heavy = (traffic["intent"] == heavy).to_numpy()
+    is_held = traffic["intent"].isin(held).to_numpy()
+    assert is_heavy.mean() > 0.6
+    covered, error = {}, {}
+    for floor in (0.75, None):
+        report = evalcov.analyze(traffic, evals, text="text", reach_floor=floor, random_state=0)
+        covered[floor] = report.queries["covered"].to_numpy(dtype=bool)
+        if floor is not None:
+            assert (report.claim_radii_ <= report.reach_similarity_ + 1e-6).all()
+            # Added prompts keep the fitted eval set's reach: coverage can only grow.
+            more = report.with_evals([test[held[0]][20]])
+            assert more.reach_similarity_ == report.reach_similarity_
+            assert more.coverage >= report.coverage
+        error[floor] = abs(report.coverage - (1 - is_held.mean()))
+    assert covered[0.75][is_heavy].mean() >= 0.8
+    assert covered[None][is_heavy].mean() <= 0.6  # each prompt's own k texts: fragments
+    assert covered[0.75][is_held].mean() <= 0.1
+    assert covered[None][is_held].mean() <= 0.1
+    assert error[0.75] <= 0.15 and error[None] >= error[0.75] + 0.1, error
+
+
 def test_fragments_of_one_request_are_one_topic_and_other_requests_stay_apart(clinc):
     """A request k-means cut in two is one topic; a different request is not merged in."""
     from sklearn.cluster import KMeans

@@ -184,6 +184,7 @@ def test_one_pass_nearest_and_claims_equal_the_separate_passes(reports):
         nearest_and_claimed,
         nearest_and_claims,
         nearest_eval,
+        widen_claims,
     )
 
     full = reports[0]
@@ -197,9 +198,15 @@ def test_one_pass_nearest_and_claims_equal_the_separate_passes(reports):
     again = nearest_and_claimed(U, E, radii)
     for a, b in zip(again, (sim, idx, claimed), strict=True):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(claimed, full.unique_["claimed"].to_numpy())
-    np.testing.assert_array_equal(full.claim_radii_, radii)  # what a saved map keeps
-    assert 0 < claimed.mean() < 1
+    # The report widens the crowded prompts' radii to its reach similarity; the claims it
+    # derives from the nearest similarity equal a pass with the widened radii (what a saved
+    # map keeps and the Dask path uses).
+    wide, wide_claimed = widen_claims(radii, sim, claimed, full.reach_similarity_)
+    np.testing.assert_array_equal(wide_claimed, full.unique_["claimed"].to_numpy())
+    np.testing.assert_array_equal(full.claim_radii_, wide)
+    np.testing.assert_array_equal(wide_claimed, claimed_mask(U, E, wide))
+    assert np.isfinite(full.reach_similarity_) and (wide < radii).any()
+    assert 0 < claimed.mean() <= wide_claimed.mean() < 1
 
 
 @pytest.mark.parametrize("block", [7, 4096])
