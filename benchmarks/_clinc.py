@@ -18,6 +18,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 CLINC_PATH = SHARED_DATA / "clinc150" / "data_full.json"
+CLINC_DOMAINS_PATH = SHARED_DATA / "clinc150" / "domains.json"
 XSID_DIR = SHARED_DATA / "xsid"
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 
@@ -312,6 +313,70 @@ def zipf_scenario(
     traffic = traffic.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     traffic["uncovered"] = traffic["intent"].isin(base.held_out) | (traffic["intent"] == OOS)
     return CoverageScenario(seed=seed, traffic=traffic, evals=base.evals, held_out=base.held_out)
+
+
+def load_clinc_domains(path: Path = CLINC_DOMAINS_PATH) -> dict[str, list[str]] | None:
+    """CLINC150's 10 domains and their 15 intents each, or None when the file is absent."""
+    if not path.exists():
+        return None
+    return {domain: sorted(intents) for domain, intents in json.loads(path.read_text()).items()}
+
+
+def narrow_scenario(
+    clinc: pd.DataFrame,
+    intents: Sequence[str],
+    seed: int,
+    *,
+    n_rows: int = 5000,
+    dominant_share: float = 0.73,
+    n_held: int = 4,
+    prompts_per_intent: int = 5,
+    exponent: float = 1.0,
+) -> CoverageScenario:
+    """A narrow assistant's log: one domain's intents, one of which is most of the traffic.
+
+    Shaped after the flight-booking case of ``../shared/FINDINGS.md`` (one intent 73% of the
+    traffic in thousands of phrasings, four mid/tail intents without prompts): a random intent
+    of ``intents`` takes ``dominant_share`` of ``n_rows``, the others share the rest in Zipf
+    order (``1 / r**exponent``, ranked at random), ``n_held`` of those others have no eval
+    prompt, every other intent gets ``prompts_per_intent`` prompts from its train split. Texts
+    are drawn in Zipf order of popularity and half of the repeats are noisy variants (typos,
+    fillers, casing), so the dominant intent has ~2,000 distinct texts. No out-of-scope rows:
+    the held-out intents are the only gaps.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(sorted(intents))
+    dominant, rest = order[0], order[1:]
+    held_out = sorted(rng.choice(rest, size=n_held, replace=False).tolist())
+    data = clinc[clinc["intent"].isin(order)]
+    pool = data[(data["split"] == "train") & ~data["intent"].isin(held_out)]
+    eval_index = np.concatenate(
+        [
+            rng.choice(group.index.to_numpy(), size=prompts_per_intent, replace=False)
+            for _, group in pool.groupby("intent", sort=True)
+        ]
+    )
+    evals = clinc.loc[eval_index, ["text", "intent"]].reset_index(drop=True)
+    available = data.drop(index=eval_index)
+    tail = 1.0 / np.arange(1, len(rest) + 1) ** exponent
+    share = np.concatenate([[dominant_share], (1.0 - dominant_share) * tail / tail.sum()])
+    volume = rng.multinomial(n_rows, share)
+    parts = []
+    for intent, n in zip([dominant, *rest], volume, strict=True):
+        texts = rng.permutation(available.loc[available["intent"] == intent, "text"].to_numpy())
+        popularity = 1.0 / np.arange(1, len(texts) + 1)
+        drawn = texts[rng.choice(len(texts), size=n, p=popularity / popularity.sum())]
+        drawn = drawn.astype(object)
+        seen: set[str] = set()
+        for i, text in enumerate(drawn):
+            if text in seen and rng.random() < 0.5:
+                drawn[i] = _noisy_variant(text, rng)
+            seen.add(text)
+        parts.append(pd.DataFrame({"text": drawn, "intent": intent, "split": "narrow"}))
+    traffic = pd.concat(parts, ignore_index=True)
+    traffic = traffic.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    traffic["uncovered"] = traffic["intent"].isin(held_out)
+    return CoverageScenario(seed=seed, traffic=traffic, evals=evals, held_out=held_out)
 
 
 def clinc_embeddings(
