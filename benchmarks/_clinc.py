@@ -72,6 +72,20 @@ class CoverageScenario:
         return float(1.0 - self.traffic["uncovered"].mean())
 
 
+def _draw_evals(
+    clinc: pd.DataFrame, pool: pd.DataFrame, per_intent: int, rng: np.random.Generator
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """``per_intent`` prompts drawn from each intent of ``pool``: their CLINC index, and the
+    eval set (text, intent)."""
+    index = np.concatenate(
+        [
+            rng.choice(group.index.to_numpy(), size=per_intent, replace=False)
+            for _, group in pool.groupby("intent", sort=True)
+        ]
+    )
+    return index, clinc.loc[index, ["text", "intent"]].reset_index(drop=True)
+
+
 def coverage_scenario(
     clinc: pd.DataFrame,
     seed: int,
@@ -94,13 +108,7 @@ def coverage_scenario(
     held_out = sorted(rng.choice(intents, size=n_held, replace=False).tolist())
 
     eval_pool = in_scope[(in_scope["split"] == "train") & ~in_scope["intent"].isin(held_out)]
-    eval_index = np.concatenate(
-        [
-            rng.choice(group.index.to_numpy(), size=prompts_per_intent, replace=False)
-            for _, group in eval_pool.groupby("intent", sort=True)
-        ]
-    )
-    evals = clinc.loc[eval_index, ["text", "intent"]].reset_index(drop=True)
+    eval_index, evals = _draw_evals(clinc, eval_pool, prompts_per_intent, rng)
 
     in_traffic = in_scope.drop(index=eval_index)
     oos = clinc[clinc["intent"] == OOS]
@@ -261,6 +269,22 @@ def _noisy_variant(text: str, rng: np.random.Generator) -> str:
     return out
 
 
+def _zipf_draw(texts: np.ndarray, n: int, rng: np.random.Generator, paraphrase: bool) -> np.ndarray:
+    """``n`` draws from ``texts`` shuffled, text j with weight ``1 / j``; with ``paraphrase``,
+    half of the repeats are noisy variants of their text (:func:`_noisy_variant`)."""
+    texts = rng.permutation(texts)
+    popularity = 1.0 / np.arange(1, len(texts) + 1)
+    drawn = texts[rng.choice(len(texts), size=n, p=popularity / popularity.sum())]
+    if paraphrase and n:
+        seen: set[str] = set()
+        drawn = drawn.astype(object)
+        for i, text in enumerate(drawn):
+            if text in seen and rng.random() < 0.5:
+                drawn[i] = _noisy_variant(text, rng)
+            seen.add(text)
+    return drawn
+
+
 def zipf_scenario(
     clinc: pd.DataFrame,
     seed: int,
@@ -295,16 +319,8 @@ def zipf_scenario(
     volume = rng.multinomial(n_in, share / share.sum())
     parts = []
     for intent, n in zip(intents, volume, strict=True):
-        texts = rng.permutation(pool.loc[pool["intent"] == intent, "text"].to_numpy())
-        popularity = 1.0 / np.arange(1, len(texts) + 1)
-        drawn = texts[rng.choice(len(texts), size=n, p=popularity / popularity.sum())]
-        if paraphrase and n:
-            seen: set[str] = set()
-            drawn = drawn.astype(object)
-            for i, text in enumerate(drawn):
-                if text in seen and rng.random() < 0.5:
-                    drawn[i] = _noisy_variant(text, rng)
-                seen.add(text)
+        texts = pool.loc[pool["intent"] == intent, "text"].to_numpy()
+        drawn = _zipf_draw(texts, n, rng, paraphrase)
         parts.append(pd.DataFrame({"text": drawn, "intent": intent, "split": "zipf"}))
     oos = clinc[clinc["intent"] == OOS]
     n_oos = min(round(oos_share * n_rows), len(oos))
@@ -350,28 +366,15 @@ def narrow_scenario(
     held_out = sorted(rng.choice(rest, size=n_held, replace=False).tolist())
     data = clinc[clinc["intent"].isin(order)]
     pool = data[(data["split"] == "train") & ~data["intent"].isin(held_out)]
-    eval_index = np.concatenate(
-        [
-            rng.choice(group.index.to_numpy(), size=prompts_per_intent, replace=False)
-            for _, group in pool.groupby("intent", sort=True)
-        ]
-    )
-    evals = clinc.loc[eval_index, ["text", "intent"]].reset_index(drop=True)
+    eval_index, evals = _draw_evals(clinc, pool, prompts_per_intent, rng)
     available = data.drop(index=eval_index)
     tail = 1.0 / np.arange(1, len(rest) + 1) ** exponent
     share = np.concatenate([[dominant_share], (1.0 - dominant_share) * tail / tail.sum()])
     volume = rng.multinomial(n_rows, share)
     parts = []
     for intent, n in zip([dominant, *rest], volume, strict=True):
-        texts = rng.permutation(available.loc[available["intent"] == intent, "text"].to_numpy())
-        popularity = 1.0 / np.arange(1, len(texts) + 1)
-        drawn = texts[rng.choice(len(texts), size=n, p=popularity / popularity.sum())]
-        drawn = drawn.astype(object)
-        seen: set[str] = set()
-        for i, text in enumerate(drawn):
-            if text in seen and rng.random() < 0.5:
-                drawn[i] = _noisy_variant(text, rng)
-            seen.add(text)
+        texts = available.loc[available["intent"] == intent, "text"].to_numpy()
+        drawn = _zipf_draw(texts, n, rng, paraphrase=True)
         parts.append(pd.DataFrame({"text": drawn, "intent": intent, "split": "narrow"}))
     traffic = pd.concat(parts, ignore_index=True)
     traffic = traffic.sample(frac=1.0, random_state=seed).reset_index(drop=True)
