@@ -213,14 +213,19 @@ class EmbeddingCache:
         if not folder.is_dir():
             return index
         known = set(index.shards)
-        new = sorted(p for p in folder.glob(f"*{_SUFFIX}") if p not in known)
+        # pathlib's "*" also matches dot files: a writer's temporary file (".tmp-<shard>.evc")
+        # is not a shard, and may be renamed away between two reads of it.
+        new = sorted(
+            p
+            for p in folder.glob(f"*{_SUFFIX}")
+            if p not in known and not p.name.startswith(_TMP_PREFIX)
+        )
         added_keys, added_shard, added_row = [], [], []
         for path in new:
-            keys = _read_keys(path, index.dim)
-            if keys is None:
+            found = _read_keys(path, index.dim)
+            if found is None:
                 continue
-            if index.dim is None:
-                index.dim = _read_header(path)[1]
+            keys, index.dim = found
             shard_id = len(index.shards)
             index.shards.append(path)
             added_keys.append(keys)
@@ -301,16 +306,22 @@ def _read_header(path: Path) -> tuple[int, int, bytes] | None:
     return n, dim, magic
 
 
-def _read_keys(path: Path, expected_dim: int | None) -> np.ndarray | None:
-    """Digests of a shard whose header and length are consistent, else None (shard ignored)."""
+def _read_keys(path: Path, expected_dim: int | None) -> tuple[np.ndarray, int] | None:
+    """Digests and vector dimension of a shard whose header and length are consistent, else
+    None (shard ignored; also when another process deleted it after its header was read)."""
     header = _read_header(path)
     if header is None or (expected_dim is not None and header[1] != expected_dim):
         return None
-    n = header[0]
-    with open(path, "rb") as f:
-        f.seek(_HEADER.size)
-        raw = f.read(n * _DIGEST_SIZE)
-    return np.frombuffer(raw, dtype=f"S{_DIGEST_SIZE}").copy()
+    n, dim, _ = header
+    try:
+        with open(path, "rb") as f:
+            f.seek(_HEADER.size)
+            raw = f.read(n * _DIGEST_SIZE)
+    except OSError:
+        return None
+    if len(raw) != n * _DIGEST_SIZE:
+        return None
+    return np.frombuffer(raw, dtype=f"S{_DIGEST_SIZE}").copy(), dim
 
 
 def _read_vectors(path: Path, verify: bool) -> np.ndarray | None:

@@ -172,6 +172,21 @@ def test_leftover_temp_files_are_ignored_and_stale_ones_removed(tmp_path):
     assert fresh.exists()  # may belong to a writer still at work
 
 
+def test_a_writers_complete_temp_file_is_not_read_as_a_shard(tmp_path):
+    # A writer's temporary file is complete just before it is renamed into place; a reader
+    # that indexed it would lose it a moment later (CI failed on 2026-12-02 when the rename
+    # fell between two reads of its header). Only renamed shards count.
+    cache = EmbeddingCache(tmp_path)
+    cache.put(NAME, ["a"], vectors_for(["a"]))
+    folder = shards(tmp_path)[0].parent
+    in_flight = folder / ".tmp-00000000000000000001-1-abcdef12.evc"
+    _write_shard(in_flight, np.array([text_digest("b")]), vectors_for(["b"]))
+    assert in_flight.exists()
+    vectors, hit = EmbeddingCache(tmp_path).get(NAME, ["a", "b"])
+    assert hit.tolist() == [True, False]
+    np.testing.assert_array_equal(vectors[0], vectors_for(["a"])[0])
+
+
 def _writer(directory: str, texts: list[str], rounds: int) -> None:
     cache = EmbeddingCache(directory)
     chunk = max(1, len(texts) // rounds)
