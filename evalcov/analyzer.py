@@ -82,7 +82,7 @@ class CoverageAnalyzer:
         No eval prompt claims less far than this quantile of the prompts' claim radii (their
         similarity to their k-th nearest text, see :func:`evalcov.coverage.reach_similarity`):
         a prompt crowded by the many phrasings of a heavy request claims as far as most
-        prompts do. None: every prompt keeps its rank-based radius (evalcov 0.3 and earlier).
+        prompts do. None: every prompt keeps its rank-based radius (the rule before 2026-12-02).
     covered_share, thin_share : float, default=0.5 and 0.2
         Claimed traffic share at which a cluster is covered, and thin.
     max_fit : int, default=20000

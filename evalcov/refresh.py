@@ -52,13 +52,12 @@ def suggest_additions(
     Each candidate is scored by the traffic it would newly cover if added as an eval prompt,
     under the report's own rule (:func:`evalcov.coverage.covered_from_claims`): it claims the
     distinct traffic texts within its claim radius (its similarity to its ``claim_k_``-th
-    nearest traffic text, itself included, widened to the report's ``reach_similarity_``),
-    it counts as one more prompt of the cluster the
-    map assigns it to, and clusters pool claims and prompt counts into covered / thin /
-    uncovered. The best candidate is added, and the next one is scored against the new state.
-    Ties (typically zero gain, when one prompt cannot lift a large cluster on its own) go to
-    the candidate claiming the most not-yet-covered traffic. The search stops early when no
-    candidate adds anything.
+    nearest traffic text, itself included, widened to the report's ``reach_similarity_``), it
+    counts as one more prompt of the cluster the map assigns it to, and clusters pool claims
+    and prompt counts into covered / thin / uncovered. The best candidate is added, and the
+    next one is scored against the new state. Ties (typically zero gain, when one prompt
+    cannot lift a large cluster on its own) go to the candidate claiming the most
+    not-yet-covered traffic. The search stops early when no candidate adds anything.
 
     Parameters
     ----------

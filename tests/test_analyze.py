@@ -274,3 +274,6 @@ def test_bad_inputs_name_the_problem(scenario):
         evalcov.analyze(traffic, evals, text="text", n_topics=5)
     with pytest.raises(ValueError, match="n_clusters"):
         evalcov.analyze(traffic, evals, text="text", n_clusters=0)
+    for floor in (0, 1.5, True, "0.75"):
+        with pytest.raises(ValueError, match=r"reach_floor must be a quantile in \(0, 1\]"):
+            evalcov.analyze(traffic, evals, text="text", reach_floor=floor)
