@@ -186,11 +186,30 @@ def _add_common(p: argparse.ArgumentParser, time_required: bool = False) -> None
         metavar="K",
         help="clusters in the map (default: one per two distinct eval prompts)",
     )
+    p.add_argument(
+        "--reach-floor",
+        type=_reach_floor,
+        metavar="Q",
+        help="no prompt claims less far than this quantile of the prompts' claim radii "
+        "(default: 0.75); 'none' keeps each prompt's own radius (the rule before 2026-12-02)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random_state (default: 0)")
     p.add_argument("--html", metavar="PATH", help="write the standalone HTML report")
     p.add_argument("--json", metavar="PATH", help="write the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
     p.add_argument("--debug", action="store_true", help="show the traceback of errors")
+
+
+def _reach_floor(value: str) -> float | str:
+    """``--reach-floor``: a number (checked by the analyzer), or "none" to turn it off."""
+    if value.strip().lower() == "none":
+        return "none"
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a quantile in (0, 1] or 'none', got {value!r}"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,6 +313,8 @@ def _analyze(args: argparse.Namespace) -> Any:
         "n_clusters": args.n_clusters,
         "failure": args.failure,
     }
+    if args.reach_floor is not None:
+        options["reach_floor"] = None if args.reach_floor == "none" else args.reach_floor
     try:
         report = evalcov.analyze(
             args.traffic,
@@ -303,7 +324,7 @@ def _analyze(args: argparse.Namespace) -> Any:
             embedder=embedder,
             random_state=args.seed,
             show_progress=not args.quiet,
-            **{k: v for k, v in options.items() if v is not None},
+            **{k: v for k, v in options.items() if v is not None or k == "reach_floor"},
         )
     finally:
         if handler is not None:

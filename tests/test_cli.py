@@ -46,6 +46,22 @@ def test_drift_writes_json_and_progress_goes_to_stderr(cli_traffic, tmp_path, ca
     assert "evalcov: analysis done" in result.stderr and "evalcov:" not in result.stdout
 
 
+def test_reach_floor_none_keeps_each_prompts_own_radius(cli_traffic, tmp_path, capsys):
+    runs = {}
+    for floor in ("none", "0.5"):
+        out = tmp_path / f"summary-{floor}.json"
+        argv = ["analyze", cli_traffic, "--evals", EVALS, "--json", out, "--quiet"]
+        result = cli_main(capsys, *argv, "--reach-floor", floor)
+        assert result.returncode == 0, result.stderr
+        runs[floor] = json.loads(out.read_text())["summary"]
+    assert runs["none"]["reach_similarity"] is None
+    assert 0 < runs["0.5"]["reach_similarity"] < 1
+    # Wider claims never uncover traffic: the map is the same, only claims are added.
+    assert runs["0.5"]["coverage"] >= runs["none"]["coverage"]
+    result = cli_main(capsys, "analyze", cli_traffic, "--evals", EVALS, "--reach-floor", "lots")
+    assert result.returncode == 2 and "expected a quantile in (0, 1] or 'none'" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
@@ -54,6 +70,7 @@ def test_drift_writes_json_and_progress_goes_to_stderr(cli_traffic, tmp_path, ca
         ("missing column", "column 'body' (text=) not found; columns present: query_id"),
         ("empty eval set", "eval set is empty"),
         ("bad output dir", "does not exist"),
+        ("bad reach floor", "reach_floor must be a quantile in (0, 1] or None, got 1.5"),
     ],
 )
 def test_bad_input_exits_2_with_one_error_line(case, expected, cli_traffic, tmp_path, capsys):
@@ -72,6 +89,8 @@ def test_bad_input_exits_2_with_one_error_line(case, expected, cli_traffic, tmp_
         evals.write_text("prompt\n")
     elif case == "bad output dir":
         args = ["--html", tmp_path / "missing" / "report.html"]
+    elif case == "bad reach floor":
+        args = ["--reach-floor", "1.5"]
     argv = ["analyze", source, "--evals", evals, *args, *(["--quiet"] if quiet else [])]
     # One case runs the real command: its exit status and stderr, not only main()'s.
     result = run_cli(*argv) if case == "missing file" else cli_main(capsys, *argv)
