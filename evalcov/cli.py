@@ -189,6 +189,7 @@ def _add_common(p: argparse.ArgumentParser, time_required: bool = False) -> None
     p.add_argument(
         "--reach-floor",
         type=_reach_floor,
+        default=argparse.SUPPRESS,  # absent unless given: "none" passes None on
         metavar="Q",
         help="no prompt claims less far than this quantile of the prompts' claim radii "
         "(default: 0.75); 'none' keeps each prompt's own radius (the rule before 2026-12-02)",
@@ -200,10 +201,10 @@ def _add_common(p: argparse.ArgumentParser, time_required: bool = False) -> None
     p.add_argument("--debug", action="store_true", help="show the traceback of errors")
 
 
-def _reach_floor(value: str) -> float | str:
-    """``--reach-floor``: a number (checked by the analyzer), or "none" to turn it off."""
+def _reach_floor(value: str) -> float | None:
+    """``--reach-floor``: a number (checked by the analyzer), or "none" (None) to turn it off."""
     if value.strip().lower() == "none":
-        return "none"
+        return None
     try:
         return float(value)
     except ValueError:
@@ -313,8 +314,7 @@ def _analyze(args: argparse.Namespace) -> Any:
         "n_clusters": args.n_clusters,
         "failure": args.failure,
     }
-    if args.reach_floor is not None:
-        options["reach_floor"] = None if args.reach_floor == "none" else args.reach_floor
+    floor = {"reach_floor": args.reach_floor} if "reach_floor" in vars(args) else {}
     try:
         report = evalcov.analyze(
             args.traffic,
@@ -324,7 +324,8 @@ def _analyze(args: argparse.Namespace) -> Any:
             embedder=embedder,
             random_state=args.seed,
             show_progress=not args.quiet,
-            **{k: v for k, v in options.items() if v is not None or k == "reach_floor"},
+            **{k: v for k, v in options.items() if v is not None},
+            **floor,
         )
     finally:
         if handler is not None:

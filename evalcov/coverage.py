@@ -51,6 +51,7 @@ __all__ = [
     "nearest_eval",
     "reach_similarity",
     "widen_claims",
+    "widen_radii",
 ]
 
 _BLOCK = 4096
@@ -204,9 +205,15 @@ def widen_claims(
     widened radii then give the same claims through :func:`claimed_mask` (the Dask path and
     saved maps).
     """
-    radii = np.minimum(np.asarray(radii, dtype=np.float32), np.float32(reach))
     claimed = claimed | (similarity >= np.float32(reach) - _TOLERANCE)
-    return radii, claimed
+    return widen_radii(radii, reach), claimed
+
+
+def widen_radii(radii: np.ndarray, reach: float) -> np.ndarray:
+    """Claim radii (similarities) no tighter than ``reach``, as float32: the one place the
+    floor of :func:`reach_similarity` is applied to radii (the engine, the Dask path and the
+    candidates of :func:`evalcov.refresh.suggest_additions`)."""
+    return np.minimum(np.asarray(radii, dtype=np.float32), np.float32(reach))
 
 
 def _compact(

@@ -52,6 +52,7 @@ from evalcov.coverage import (
     is_covered,
     nearest_eval,
     reach_similarity,
+    widen_radii,
 )
 from evalcov.dedupe import dedupe
 from evalcov.embedders import embed
@@ -275,8 +276,9 @@ def analyze_dask(
     remap = tmap.order_clusters(np.sum(traffic_raw, axis=0))
     # Widened as in the in-memory path (evalcov.coverage.widen_claims): the claims below come
     # from these radii through claimed_mask, which gives the same claims.
-    reach = reach_similarity(tops.min(axis=1), analyzer.reach_floor)
-    radii = np.minimum(tops.min(axis=1), reach).astype(np.float32)
+    radii = tops.min(axis=1)
+    reach = reach_similarity(radii, analyzer.reach_floor)
+    radii = widen_radii(radii, reach)
     analyzer.map_ = tmap
     eval_labels = tmap.assign(E).labels
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from evalcov.coverage import cluster_levels, covered_from_claims
+from evalcov.coverage import cluster_levels, covered_from_claims, widen_radii
 
 if TYPE_CHECKING:
     from evalcov.report import CoverageReport
@@ -263,7 +263,7 @@ def _claims(U: np.ndarray, cand: np.ndarray, k: int, reach: float = np.inf) -> s
     """(n_candidates, n_traffic) 0/1 matrix: the traffic each candidate would claim.
 
     One pass per block of candidates: the k-th largest similarity, widened to ``reach``
-    (:func:`evalcov.coverage.widen_claims`), is the claim radius, and everything at or above it
+    (:func:`evalcov.coverage.widen_radii`), is the claim radius, and everything at or above it
     is claimed (ties included, as in the engine).
     """
     k = int(min(max(k, 1), len(U)))
@@ -272,7 +272,7 @@ def _claims(U: np.ndarray, cand: np.ndarray, k: int, reach: float = np.inf) -> s
     rows, cols = [], []
     for start in range(0, len(cand), step):
         S = U[cand[start : start + step]] @ U.T
-        radii = np.minimum(-np.partition(-S, k - 1, axis=1)[:, k - 1], np.float32(reach))
+        radii = widen_radii(-np.partition(-S, k - 1, axis=1)[:, k - 1], reach)
         q, t = np.nonzero(S >= radii[:, None])
         rows.append(q + start)
         cols.append(t)
