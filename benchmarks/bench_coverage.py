@@ -641,7 +641,7 @@ def _rules_section(studies: list[dict]) -> str:
 
 
 NARROW = "narrow domain, one intent 73%"
-# The engine before the reach floor (evalcov 0.3's rule), measured in the same run.
+# The engine before the reach floor (the rule before 2026-12-02), measured in the same run.
 NO_FLOOR = "evalcov, reach_floor=None"
 
 
@@ -675,21 +675,8 @@ def bench_production(seeds: list[int], rules: bool = False) -> str:
         texts, vectors = clinc_embeddings(clinc, traffic_text + eval_text, DEFAULT_MODEL)
         row = {text: i for i, text in enumerate(texts)}
         T, E = vectors[[row[t] for t in traffic_text]], vectors[[row[t] for t in eval_text]]
-        methods = {
-            "evalcov": partial(
-                run_evalcov, texts, vectors, DEFAULT_MODEL, traffic_text, eval_text, seed
-            ),
-            NO_FLOOR: partial(
-                run_evalcov,
-                texts,
-                vectors,
-                DEFAULT_MODEL,
-                traffic_text,
-                eval_text,
-                seed,
-                reach_floor=None,
-            ),
-        }
+        run = partial(run_evalcov, texts, vectors, DEFAULT_MODEL, traffic_text, eval_text, seed)
+        methods = {"evalcov": run, NO_FLOOR: partial(run, reach_floor=None)}
         for t in THRESHOLDS:
             methods[f"nearest-eval cos ≥ {t}"] = partial(run_threshold, T, E, t)
         for method, fn in methods.items():
