@@ -10,6 +10,8 @@ import pandas as pd
 
 from evalcov._half import to_float16
 from evalcov.coverage import (
+    centroid_sums,
+    closest_prompts,
     cluster_coverage,
     covered_from_claims,
     nearest_and_claims,
@@ -350,6 +352,8 @@ def build_report(
     clusters = cluster_coverage(
         labels, dt.weights, covered, claimed_share, status, eval_labels, dt.counts, eval_base
     )
+    sums = centroid_sums(U, labels, dt.weights, n_clusters)
+    clusters = clusters.assign(**closest_prompts(sums, E, de.texts))
     if lang is None:
         lang = detect_languages(dt.texts, dt.weights)
     if names is not None:

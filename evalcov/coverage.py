@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 
 from evalcov._half import to_float32
 
 __all__ = [
     "claim_radii",
+    "centroid_sums",
     "claimed_mask",
+    "closest_prompts",
     "cluster_levels",
     "cluster_coverage",
     "covered_from_claims",
@@ -416,6 +418,65 @@ def cluster_coverage(
             "status": pd.Series(status, dtype=object),
         }
     )
+
+
+def centroid_sums(
+    traffic: np.ndarray, labels: np.ndarray, weights: np.ndarray, n_clusters: int
+) -> np.ndarray:
+    """Traffic-weighted sum of each cluster's vectors, shape (n_clusters, dim), float64.
+
+    Sums, not means: partial sums over blocks or partitions add up (the Dask path's), and
+    :func:`closest_prompts` needs only their direction.
+    """
+    out = np.zeros((n_clusters, traffic.shape[1]))
+    for start in range(0, len(traffic), _BLOCK):
+        block = _rows(traffic, start).astype(np.float64)
+        rows = slice(start, start + _BLOCK)
+        # A (cluster, row) matrix of weights times the block: 16x faster than np.add.at.
+        members = sparse.csr_matrix(
+            (weights[rows], (labels[rows], np.arange(len(block)))), shape=(n_clusters, len(block))
+        )
+        out += members @ block
+    return out
+
+
+def closest_prompts(
+    sums: np.ndarray, evals: np.ndarray, eval_texts: list[str]
+) -> dict[str, np.ndarray]:
+    """The eval prompt closest to each cluster's traffic-weighted centre, and their cosine.
+
+    What a reader compares a gap with: a gap whose closest prompt asks the same thing in
+    other words is a phrasing of a tested request that the verdict did not reach; one whose
+    closest prompt asks something else is a request of its own.
+
+    Parameters
+    ----------
+    sums : ndarray of shape (n_clusters, dim)
+        :func:`centroid_sums`.
+    evals : ndarray of shape (n_eval, dim)
+        Unit-norm eval vectors.
+    eval_texts : list of str
+        The prompt of each eval vector.
+
+    Returns
+    -------
+    dict
+        The cluster table's columns ``closest_eval`` (object array of prompts; None for a
+        cluster without traffic or when there are no prompts) and ``closest_similarity``
+        (cosine of the normalized centre to that prompt; NaN where there is none).
+    """
+    n = len(sums)
+    norms = np.linalg.norm(sums, axis=1)
+    ok = norms > 0
+    prompt = np.full(n, None, dtype=object)
+    similarity = np.full(n, np.nan)
+    if len(evals) and ok.any():
+        centres = (sums[ok] / norms[ok, None]).astype(np.float32)
+        products = centres @ to_float32(np.asarray(evals)).T
+        best = products.argmax(axis=1)
+        prompt[ok] = np.asarray(eval_texts, dtype=object)[best]
+        similarity[ok] = products[np.arange(len(best)), best]
+    return {"closest_eval": prompt, "closest_similarity": similarity}
 
 
 def _wilson(p: np.ndarray, n: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:

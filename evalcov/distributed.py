@@ -47,6 +47,7 @@ import pandas as pd
 
 from evalcov.coverage import (
     _wilson,
+    closest_prompts,
     cluster_coverage,
     covered_from_claims,
     is_covered,
@@ -297,6 +298,7 @@ def analyze_dask(
     total = {key: np.sum([s[key] for s in sums], axis=0) for key in sums[0]}
 
     clusters, status = _cluster_table(total, eval_labels, analyzer)
+    clusters = clusters.assign(**closest_prompts(total["centroid"], E, list(de.texts)))
     centroids = total["centroid"]
     norms = np.linalg.norm(centroids, axis=1, keepdims=True)
     centroids = np.divide(centroids, norms, out=centroids.copy(), where=norms > 0)
@@ -487,7 +489,7 @@ def _tree_merge(tops: list, k: int) -> Any:
 
 def _claim_part(part: pd.DataFrame, X: np.ndarray, scored: dict, state: dict) -> dict:
     """Final labels, claims, and per-cluster sums for the cluster table and centroids."""
-    from evalcov.coverage import claimed_mask
+    from evalcov.coverage import centroid_sums, claimed_mask
 
     labels = state["remap"][scored["labels"]]
     claimed = claimed_mask(X, state["evals"], state["radii"])
@@ -499,8 +501,6 @@ def _claim_part(part: pd.DataFrame, X: np.ndarray, scored: dict, state: dict) ->
         sel = slice(None) if mask is None else mask
         return np.bincount(labels[sel], weights=values[sel], minlength=m)
 
-    centroid = np.zeros((m, X.shape[1]))
-    np.add.at(centroid, labels, X * weights[:, None])
     sums = {
         "weight": per_cluster(weights),
         "claimed_weight": per_cluster(weights, claimed),
@@ -510,7 +510,7 @@ def _claim_part(part: pd.DataFrame, X: np.ndarray, scored: dict, state: dict) ->
         "claimed_unique": per_cluster(np.ones(len(labels)), claimed),
         "unique": per_cluster(np.ones(len(labels))),
         "outlier": np.array([scored["outlier"].sum()]),
-        "centroid": centroid,
+        "centroid": centroid_sums(X, labels, weights, m),
     }
     return {
         "labels": labels,

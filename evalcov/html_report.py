@@ -121,6 +121,8 @@ def summarize(
             "n_unique": int(r.n_unique),
             "n_eval": int(r.n_eval),
             "expected_eval": float(r.expected_eval),
+            "closest_eval": None if pd.isna(r.closest_eval) else texts.add(r.closest_eval),
+            "closest_similarity": float(r.closest_similarity),
         }
         for i, r in enumerate(gaps.itertuples(index=False))
     ]

@@ -97,7 +97,10 @@ class CoverageReport:
         the largest by traffic: cluster, label, topic, n_queries, n_unique, traffic_share,
         n_eval, expected_eval, coverage, claimed_share, coverage_low, coverage_high, p_under,
         status ("covered", "thin": tested with significantly fewer prompts than its traffic
-        share predicts, "uncovered"), keywords, examples.
+        share predicts, "uncovered"), closest_eval (the eval prompt closest to the cluster's
+        traffic-weighted centre: what to compare a gap with, to tell a phrasing of a tested
+        request from a request of its own), closest_similarity (their cosine), keywords,
+        examples.
     topics : DataFrame
         One row per topic (clusters that are fragments of one kind of request, see
         :mod:`evalcov.topics`), topic 0 holding the largest cluster: topic, label, n_clusters,
@@ -237,7 +240,8 @@ class CoverageReport:
             ``"topic"``: one row per topic with untested traffic (a request split into
             several clusters is one gap), with the columns of :attr:`topics` and ``cluster``,
             its heaviest untested cluster (with ``by="risk"``: the one with the most excess
-            failures), whose label, keywords and examples the row shows.
+            failures), whose label, keywords, examples and closest eval prompt
+            (``closest_eval``, ``closest_similarity``) the row shows.
             ``"cluster"``: one row per uncovered cluster, with
             the columns of :attr:`clusters`.
         by : {"traffic", "risk"}, default="traffic"
@@ -280,7 +284,7 @@ class CoverageReport:
             # A gap is named and shown by the traffic it leaves untested: in a partial topic
             # the heaviest cluster may be a tested one.
             named = c.set_index("cluster").loc[gaps["cluster"]]
-            for column in ("label", "keywords", "examples"):
+            for column in ("label", "keywords", "examples", "closest_eval", "closest_similarity"):
                 gaps[column] = named[column].to_numpy()
         else:
             raise ValueError(f"level must be 'topic' or 'cluster', got {level!r}")

@@ -105,6 +105,8 @@ def test_same_cluster_table(reports):
     assert list(b.columns) == list(a.columns)
     for column in ("cluster", "n_queries", "n_unique", "n_eval", "status", "examples"):
         assert a[column].tolist() == b[column].tolist(), column
+    assert a["closest_eval"].tolist() == b["closest_eval"].tolist()
+    np.testing.assert_allclose(b["closest_similarity"], a["closest_similarity"], atol=1e-6)
     for column in ("traffic_share", "coverage", "claimed_share", "coverage_low", "p_under"):
         np.testing.assert_allclose(b[column], a[column], rtol=1e-9, atol=1e-12, err_msg=column)
     assert dask_report.evals["cluster"].tolist() == memory.evals["cluster"].tolist()

@@ -71,7 +71,12 @@ def test_gap_table_lists_every_gap_with_its_label_in_rank_order(report, page):
     assert clusters == list(gaps["cluster"])
     for label in gaps["label"]:
         assert htmllib.escape(label) in table
-    assert table.count("<th ") == 8 and 'data-type="number"' in table
+    assert table.count("<th ") == 9 and 'data-type="number"' in table
+    # Each gap's row shows the eval prompt closest to it, with their cosine.
+    rows = table.split("<tr data-cluster=")[1:]
+    for row, g in zip(rows, gaps.itertuples(), strict=True):
+        assert htmllib.escape(g.closest_eval) in row
+        assert f'data-value="{g.closest_similarity}">{g.closest_similarity:.2f}<br>' in row
 
 
 def test_plotly_js_is_inlined_once_and_nothing_is_loaded_from_elsewhere(page):

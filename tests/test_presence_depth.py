@@ -54,6 +54,39 @@ def test_a_heavy_tested_topic_is_covered_whatever_its_volume(zipf):
     assert abs(report.coverage - np.average(truth, weights=w)) <= 0.03
 
 
+def test_a_gap_shows_the_eval_prompt_closest_to_it(zipf, clinc):
+    traffic, report = zipf
+    c = report.clusters
+    # Definition: the prompt nearest the normalized traffic-weighted centre of the cluster.
+    u, U, E = report.unique_, report.traffic_embeddings_, report.eval_embeddings_
+    sums = np.zeros((len(c), U.shape[1]))
+    np.add.at(sums, u["cluster"].to_numpy(), U * u["weight"].to_numpy()[:, None])
+    centres = sums / np.linalg.norm(sums, axis=1, keepdims=True)
+    products = centres @ E.T
+    best = products.argmax(axis=1)
+    assert c["closest_eval"].tolist() == [report.eval_dedup_.texts[i] for i in best]
+    np.testing.assert_allclose(c["closest_similarity"], products.max(axis=1), atol=1e-5)
+    # What it is for: a gap that is a fragment of a tested request shows one of that
+    # request's prompts, closer than any held-out request's gap comes to a prompt.
+    train = _by_intent(clinc, "train")
+    intent_of = {t: i for i in [HEAVY, *COVERED] for t in train[i][:5]}
+    majority = (
+        report.queries.assign(intent=traffic["intent"].to_numpy())
+        .groupby("cluster")["intent"]
+        .agg(lambda s: s.value_counts().index[0])
+    )
+    gaps = report.gaps(None)
+    gaps["intent"] = gaps["cluster"].map(majority)
+    held = gaps[gaps["intent"].isin(HELD_OUT)]
+    fragments = gaps[~gaps["intent"].isin(HELD_OUT)]
+    assert set(held["intent"]) == set(HELD_OUT) and len(fragments) >= 1
+    assert (fragments["closest_eval"].map(intent_of) == fragments["intent"]).all()
+    assert fragments["closest_similarity"].min() > held["closest_similarity"].max() + 0.1
+    tested = c[c["status"] != "uncovered"]
+    assert (tested["closest_eval"].map(intent_of) == tested["cluster"].map(majority)).all()
+    assert held["closest_similarity"].max() < tested["closest_similarity"].min()
+
+
 def test_the_heavy_topic_is_thin_and_thin_counts_as_covered(zipf):
     traffic, report = zipf
     heavy_topics = set(report.queries.loc[(traffic["intent"] == HEAVY).to_numpy(), "topic"])
