@@ -121,8 +121,7 @@ def summarize(
             "n_unique": int(r.n_unique),
             "n_eval": int(r.n_eval),
             "expected_eval": float(r.expected_eval),
-            "closest_eval": None if pd.isna(r.closest_eval) else texts.add(r.closest_eval),
-            "closest_similarity": float(r.closest_similarity),
+            **_closest(r, texts),
         }
         for i, r in enumerate(gaps.itertuples(index=False))
     ]
@@ -177,6 +176,14 @@ def summarize(
         "figures": {k: v for k, v in figures.items() if v is not None},
         "notes": notes,
         "redacted": bool(redact),
+    }
+
+
+def _closest(r: Any, texts: _Texts) -> dict[str, Any]:
+    """A gap row's closest eval prompt (redacted with the page's other texts) and its cosine."""
+    return {
+        "closest_eval": None if pd.isna(r.closest_eval) else texts.add(r.closest_eval),
+        "closest_similarity": float(r.closest_similarity),
     }
 
 
@@ -245,6 +252,7 @@ def _risk_summary(
             "failure_rate_high": float(r.failure_rate_high),
             "lift": float(r.lift),
             "untested_failures": float(r.untested_failures),
+            **_closest(r, texts),
         }
         for k in ("latency_s", "cost"):
             v = getattr(r, k, None)

@@ -6,6 +6,7 @@ queries with the real default model.
 
 from __future__ import annotations
 
+import html as htmllib
 import json
 
 import numpy as np
@@ -382,6 +383,11 @@ def test_html_section_first_and_escaped(scenario):
     # Risk rows are topics, each shown by the untested cluster that fails most.
     top = r.gaps(1, by="risk").iloc[0]
     assert f"topic {top['topic']}, shown by cluster {top['cluster']}" in page
+    # ... and by the eval prompt closest to it, as in the gap table.
+    risk = body[body.index('class="evalcov-sortable evalcov-risk-table"') :]
+    first = risk[risk.index("<tr data-cluster=") : risk.index("</tr>", risk.index("<tbody>"))]
+    assert f"{top['closest_similarity']:.2f}<br>" in first
+    assert htmllib.escape(top["closest_eval"]) in first
 
 
 def test_labeling_batch_by_risk_carries_outcomes(report, scenario):
