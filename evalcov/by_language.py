@@ -22,6 +22,8 @@ _EVAL_READ = ("eval_text", "prompt_var", "max_chars")
 _RESULT_COLUMNS = (
     "cluster",
     "cluster_label",
+    "topic",
+    "topic_label",
     "similarity",
     "nearest_eval",
     "covered",
@@ -94,12 +96,13 @@ class LanguageSplitReport:
     queries : DataFrame
         One row per input traffic row, in input order: the read columns, then ``analysis``
         (the language whose analysis holds the row; None when excluded) and each language
-        report's per-row columns. ``cluster`` is numbered across languages (see
-        ``clusters``).
+        report's per-row columns. ``cluster`` and ``topic`` are numbered across languages
+        (see ``clusters``).
     clusters : DataFrame
-        Every language's clusters with ``analysis`` and ``cluster`` numbered across
-        languages; ``traffic_share`` is the share of all analyzed traffic; labels start
-        with the language (``"[de] ..."``).
+        Every language's clusters with ``analysis``, and ``cluster`` and ``topic`` numbered
+        across languages (a topic never spans two languages: each has its own map);
+        ``traffic_share`` is the share of all analyzed traffic; labels start with the
+        language (``"[de] ..."``).
     """
 
     def __init__(self, frame: pd.DataFrame, group: np.ndarray, reports: dict[str, Any]):
@@ -108,20 +111,22 @@ class LanguageSplitReport:
         total = sum(weight.values()) or 1.0
         self.shares_ = {code: w / total for code, w in weight.items()}
         self.coverage = float(sum(self.shares_[c] * r.coverage for c, r in reports.items()))
-        tables, offset = [], 0
+        tables = []
+        # Where each language's cluster and topic numbers start in the combined tables.
+        self.offsets_: dict[str, tuple[int, int]] = {}
+        offset = topic_offset = 0
         queries = frame.copy()
         queries["analysis"] = group
         for column in _RESULT_COLUMNS:
             queries[column] = None
         queries["cluster"] = -1
+        queries["topic"] = -1
         queries["covered"] = False
         queries["outlier"] = False
         queries["similarity"] = np.nan
         for code, report in reports.items():
-            c = report.clusters.copy()
-            c.insert(0, "analysis", code)
-            c["cluster"] += offset
-            c["label"] = [f"[{code}] {label}" for label in c["label"]]
+            self.offsets_[code] = (offset, topic_offset)
+            c = _renumbered(report.clusters, code, offset, topic_offset)
             c["traffic_share"] *= self.shares_[code]
             tables.append(c)
             rows = np.flatnonzero(group == code)
@@ -130,12 +135,16 @@ class LanguageSplitReport:
                 if column in q:
                     queries.loc[rows, column] = q[column].to_numpy()
             kept = q["cluster"].to_numpy() >= 0
-            queries.loc[rows[kept], "cluster"] = q["cluster"].to_numpy()[kept] + offset
-            queries.loc[rows[kept], "cluster_label"] = [
-                f"[{code}] {label}" for label in q["cluster_label"].to_numpy()[kept]
-            ]
+            for column, start in (("cluster", offset), ("topic", topic_offset)):
+                queries.loc[rows[kept], column] = q[column].to_numpy()[kept] + start
+                queries.loc[rows[kept], f"{column}_label"] = [
+                    f"[{code}] {label}" for label in q[f"{column}_label"].to_numpy()[kept]
+                ]
             offset += len(c)
-        self.queries = queries.astype({"cluster": np.int64, "covered": bool, "outlier": bool})
+            topic_offset += len(report.topics)
+        self.queries = queries.astype(
+            {"cluster": np.int64, "topic": np.int64, "covered": bool, "outlier": bool}
+        )
         self.clusters = pd.concat(tables, ignore_index=True)
 
     @property
@@ -143,14 +152,22 @@ class LanguageSplitReport:
         """Traffic-weighted share of analyzed queries the eval set does not cover."""
         return 1.0 - self.coverage
 
-    def gaps(self, n: int | None = 10) -> pd.DataFrame:
-        """Thin and uncovered clusters of every language, ranked by uncovered traffic."""
-        if n is not None and (not isinstance(n, (int, np.integer)) or n < 0):
+    def gaps(self, n: int | None = 10, level: str = "topic") -> pd.DataFrame:
+        """Every language's gaps (:meth:`CoverageReport.gaps`), ranked by their share of all
+        analyzed traffic left uncovered; ``analysis`` names the language, cluster and topic
+        numbers are the combined tables'. Thin traffic is tested, so it is no gap."""
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
             raise ValueError(f"n must be a non-negative integer or None, got {n!r}")
-        c = self.clusters
-        gaps = c[c["status"] != "covered"].copy()
-        gaps.insert(5, "uncovered_share", gaps["traffic_share"] * (1 - gaps["coverage"]))
-        gaps = gaps.sort_values(["uncovered_share", "cluster"], ascending=[False, True])
+        parts = []
+        for code, report in self.reports.items():
+            g = _renumbered(report.gaps(None, level=level), code, *self.offsets_[code])
+            for column in ("traffic_share", "uncovered_share"):
+                g[column] *= self.shares_[code]
+            if "clusters" in g:
+                g["clusters"] = [[c + self.offsets_[code][0] for c in ids] for ids in g["clusters"]]
+            parts.append(g)
+        gaps = pd.concat(parts, ignore_index=True)
+        gaps = gaps.sort_values(["uncovered_share", level], ascending=[False, True])
         gaps = gaps.reset_index(drop=True)
         return gaps.head(n) if n is not None else gaps
 
@@ -165,7 +182,8 @@ class LanguageSplitReport:
             "n_analyzed": int((~q["excluded"]).sum()),
             "n_excluded": int(q["excluded"].sum()),
             "n_clusters": int(len(self.clusters)),
-            "n_gaps": int((self.clusters["status"] != "covered").sum()),
+            "n_topics": int(sum(len(r.topics) for r in self.reports.values())),
+            "n_gaps": int(len(self.gaps(None))),
             "languages": {
                 code: {"share": self.shares_[code], "coverage": float(r.coverage)}
                 for code, r in self.reports.items()
@@ -198,3 +216,13 @@ class LanguageSplitReport:
             + "<h4>Top gaps</h4>"
             + gaps.to_html(index=False, escape=True, float_format="{:.1%}".format)
         )
+
+
+def _renumbered(table: pd.DataFrame, code: str, offset: int, topic_offset: int) -> pd.DataFrame:
+    """One language's cluster or gap rows in the combined numbering, labelled with it."""
+    out = table.copy()
+    out.insert(0, "analysis", code)
+    out["cluster"] += offset
+    out["topic"] += topic_offset
+    out["label"] = [f"[{code}] {label}" for label in out["label"]]
+    return out

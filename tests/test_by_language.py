@@ -64,7 +64,36 @@ def test_each_language_gets_its_own_analysis_and_every_row_comes_back(mixed):
     alone = evalcov.analyze(de_rows[["text"]].reset_index(drop=True), evals, text="text")
     assert alone.coverage == pytest.approx(split.reports["de"].coverage)
     assert "Top gaps" in split._repr_html_()
-    assert np.isin(split.gaps(None)["analysis"], ["en", "de", "it"]).all()
+
+
+def test_gaps_are_every_languages_untested_topics_in_one_numbering(mixed):
+    traffic, evals = mixed
+    split = evalcov.analyze(traffic, evals, text="text", by="lang", min_rows=30)
+    gaps = split.gaps(None)
+    assert np.isin(gaps["analysis"], ["en", "de", "it"]).all()
+    # A gap is untested traffic: thin topics are tested, and every untested share is listed,
+    # so the gaps add up to all the traffic the eval set leaves uncovered.
+    assert (gaps["uncovered_share"] > 0).all() and (gaps["status"] != "thin").all()
+    assert gaps["uncovered_share"].sum() == pytest.approx(1 - split.coverage)
+    assert gaps["uncovered_share"].is_monotonic_decreasing
+    per_language = sum(len(r.gaps(None)) for r in split.reports.values())
+    assert len(gaps) == per_language == split.summary()["n_gaps"]
+    # Topics and clusters are numbered across languages, in the gap rows and the query rows.
+    c, q = split.clusters, split.queries
+    assert c.groupby("topic")["analysis"].nunique().max() == 1
+    assert split.summary()["n_topics"] == c["topic"].nunique()
+    for g in gaps.itertuples():
+        assert c.loc[c["cluster"] == g.cluster, "topic"].item() == g.topic
+        assert set(c.loc[c["topic"] == g.topic, "cluster"]) == set(g.clusters)
+        assert g.label.startswith(f"[{g.analysis}] ")
+    kept = q[~q["excluded"]]
+    pairs = kept[["cluster", "topic"]].drop_duplicates()
+    topic_of = c.set_index("cluster")["topic"]
+    assert (pairs["topic"].to_numpy() == topic_of.loc[pairs["cluster"]].to_numpy()).all()
+    assert kept["topic_label"].str.match(r"^\[(en|de|it)\] ").all()
+    by_cluster = split.gaps(None, level="cluster")
+    assert (by_cluster["status"] == "uncovered").all()
+    assert by_cluster["uncovered_share"].sum() == pytest.approx(1 - split.coverage)
 
 
 def test_by_must_be_lang():
