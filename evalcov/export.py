@@ -69,8 +69,9 @@ def export_for_labeling(
     Selection: the budget is split across the gaps (``report.gaps(n=None)``) in proportion to
     the traffic each leaves uncovered, at least ``min_per_gap`` each (biggest gaps first when
     the budget cannot give every gap its floor; largest-remainder rounding; a gap with fewer
-    candidates than its share hands the rest to the others). A gap's candidates are its
-    distinct queries that are not covered and have positive weight.
+    candidates than its share hands the rest to the others). A gap's candidates are the
+    distinct queries of all its untested clusters (a topic split into several clusters is
+    one gap) that have positive weight.
 
     Parameters
     ----------
@@ -92,7 +93,9 @@ def export_for_labeling(
         queries that failed, weighted by failed traffic (all its uncovered queries when none
         failed).
     clusters : sequence of int, optional
-        Only these cluster ids (each must be a gap: a covered cluster has nothing to label).
+        Only these cluster ids, each its own gap in the split (each must be untested, as
+        listed by ``report.gaps(n=None, level="cluster")``: a tested cluster has nothing to
+        label).
     redact : bool, str, callable or Redactor, default=True
         PII redaction of ``text``, ``nearest_eval`` and ``cluster_label``, in one call so a
         value keeps one placeholder across the batch. False/None opts out; a name, callable
@@ -144,15 +147,21 @@ def export_for_labeling(
     redactor = get_redactor(redact)
     if response and "response" not in report.queries.columns:
         raise ValueError("response=True: the traffic has no 'response' column")
-    gaps = report.gaps(n=None, by="risk" if strategy == "risk" else "traffic")
+    by = "risk" if strategy == "risk" else "traffic"
+    if clusters is None:
+        gaps = report.gaps(n=None, by=by)
+        # A topic's gap row stands for all of its untested clusters.
+        untested = set(report.clusters.loc[report.clusters["status"] == "uncovered", "cluster"])
+        members = [[c for c in ids if c in untested] for ids in gaps["clusters"]]
+    else:
+        gaps = _restrict(report, report.gaps(n=None, level="cluster", by=by), clusters)
+        members = [[c] for c in gaps["cluster"]]
     skipped: list[int] = []
-    if clusters is not None:
-        gaps = _restrict(report, gaps, clusters)
     if min_users is not None:
         _check_int(min_users, "min_users", 1)
-        gaps, skipped = _apply_min_users(report, gaps, min_users)
+        gaps, members, skipped = _apply_min_users(report, gaps, members, min_users)
     seed = report.analyzer_.random_state if random_state is None else random_state
-    picks = _select(report, gaps, n, strategy, np.random.default_rng(seed), min_per_gap)
+    picks = _select(report, gaps, members, n, strategy, np.random.default_rng(seed), min_per_gap)
     batch = _batch_frame(report, picks, redactor, response)
     batch.attrs["skipped_clusters"] = skipped
     if path is not None:
@@ -171,6 +180,7 @@ def _check_int(value: Any, name: str, low: int) -> None:
 
 
 def _restrict(report: CoverageReport, gaps: pd.DataFrame, clusters: Sequence[int]) -> pd.DataFrame:
+    """The rows of ``gaps`` (one per untested cluster) for the wanted cluster ids."""
     if isinstance(clusters, (int, np.integer)):
         clusters = [int(clusters)]
     wanted = list(dict.fromkeys(int(c) for c in clusters))
@@ -184,15 +194,17 @@ def _restrict(report: CoverageReport, gaps: pd.DataFrame, clusters: Sequence[int
     not_gaps = [c for c in wanted if c not in set(gaps["cluster"].tolist())]
     if not_gaps:
         raise ValueError(
-            f"clusters: {not_gaps} are covered, so they hold no uncovered query to label; "
-            f"pick gap clusters from report.gaps(n=None)"
+            f"clusters: {not_gaps} are tested (covered or thin), so they hold no uncovered "
+            f"query to label; pick gap clusters from report.gaps(n=None, level='cluster')"
         )
     return gaps[gaps["cluster"].isin(wanted)].reset_index(drop=True)
 
 
 def _apply_min_users(
-    report: CoverageReport, gaps: pd.DataFrame, min_users: int
-) -> tuple[pd.DataFrame, list[int]]:
+    report: CoverageReport, gaps: pd.DataFrame, members: list[list[int]], min_users: int
+) -> tuple[pd.DataFrame, list[list[int]], list[int]]:
+    """Drop the untested clusters whose traffic comes from fewer than ``min_users`` users,
+    and the gaps left with none; returns the kept gaps, their clusters and the skipped ones."""
     q = report.queries
     if "user" not in q.columns:
         raise ValueError(
@@ -201,14 +213,20 @@ def _apply_min_users(
         )
     kept = q[~q["excluded"] & q["user"].notna()]
     users = kept.groupby("cluster")["user"].nunique()
-    n_users = gaps["cluster"].map(users).fillna(0).astype(int)
-    keep = n_users >= min_users
-    return gaps[keep].reset_index(drop=True), gaps.loc[~keep, "cluster"].astype(int).tolist()
+    skipped = [int(c) for ids in members for c in ids if users.get(c, 0) < min_users]
+    members = [[c for c in ids if users.get(c, 0) >= min_users] for ids in members]
+    keep = np.array([len(ids) > 0 for ids in members], dtype=bool)
+    return (
+        gaps[keep].reset_index(drop=True),
+        [ids for ids, k in zip(members, keep, strict=True) if k],
+        skipped,
+    )
 
 
 def _select(
     report: CoverageReport,
     gaps: pd.DataFrame,
+    members: list[list[int]],
     n: int,
     strategy: str,
     rng: np.random.Generator,
@@ -219,7 +237,7 @@ def _select(
     candidate = ~u["covered"].to_numpy(dtype=bool) & (u["weight"].to_numpy() > 0)
     labels = u["cluster"].to_numpy()
     weights = u["weight"].to_numpy(dtype=np.float64)
-    pools = [np.flatnonzero(candidate & (labels == c)) for c in gaps["cluster"]]
+    pools = [np.flatnonzero(candidate & np.isin(labels, ids)) for ids in members]
     shares = gaps["uncovered_share"].to_numpy()
     if strategy == "risk":
         from evalcov.outcomes import text_outcomes
@@ -235,7 +253,7 @@ def _select(
         take = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
         chosen = pool[np.sort(take)]
         # Grouped by gap like the other strategies, so files read the same way.
-        order = {c: i for i, c in enumerate(gaps["cluster"])}
+        order = {c: i for i, ids in enumerate(members) for c in ids}
         return chosen[np.argsort([order[c] for c in labels[chosen]], kind="stable")]
     capacity = np.array([len(p) for p in pools], dtype=np.int64)
     quota = allocate(n, shares, capacity, min_per_gap)

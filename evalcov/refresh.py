@@ -247,7 +247,8 @@ def _candidates(report: CoverageReport, per_gap: int | None, value: np.ndarray) 
     w = u["weight"].to_numpy(dtype=np.float64)
     open_ = ~u["covered"].to_numpy(dtype=bool) & (w > 0)
     out = []
-    for c in report.gaps(n=None)["cluster"]:
+    # Every untested cluster, not only the one a topic's gap row is shown by.
+    for c in report.gaps(n=None, level="cluster")["cluster"]:
         pool = np.flatnonzero(open_ & (labels == c))
         if per_gap is not None and len(pool) > per_gap:
             # Centred on what the gain counts (traffic, or failed traffic when it has any).

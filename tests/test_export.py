@@ -86,16 +86,20 @@ def test_budget_split_follows_uncovered_traffic(report):
     assert len(gaps) >= 3
     batch = export_for_labeling(report, n=20)
     u = report.unique_
+    # A gap is a topic: its candidates are the uncovered queries of all its clusters.
+    topic_of = report.clusters.set_index("cluster")["topic"]
+    u_topic = topic_of.loc[u["cluster"]].to_numpy()
     capacity = [
-        int(((u["cluster"] == c) & ~u["covered"] & (u["weight"] > 0)).sum())
-        for c in gaps["cluster"]
+        int(((u_topic == t) & ~u["covered"] & (u["weight"] > 0)).sum()) for t in gaps["topic"]
     ]
     expected = allocate(20, gaps["uncovered_share"].to_numpy(), np.array(capacity), 1)
-    got = batch["cluster"].value_counts().reindex(gaps["cluster"], fill_value=0).to_numpy()
+    picked = topic_of.loc[batch["cluster"]]
+    got = picked.value_counts().reindex(gaps["topic"], fill_value=0).to_numpy()
     assert got.tolist() == expected.tolist()
     assert len(batch) == 20
     # Rows are grouped by gap, the gap with most uncovered traffic first.
-    assert batch["cluster"].iloc[0] == gaps["cluster"].iloc[0]
+    assert picked.iloc[0] == gaps["topic"].iloc[0]
+    assert (picked.to_numpy()[:-1] != picked.to_numpy()[1:]).sum() == (got > 0).sum() - 1
 
 
 @pytest.mark.parametrize("strategy", ["diverse", "proportional", "random"])
@@ -106,8 +110,8 @@ def test_picks_are_uncovered_gap_queries_and_deterministic(report, strategy):
     assert first["id"].is_unique and len(first) == 25
     u = report.unique_.set_index("text")
     assert not u.loc[first["text"], "covered"].any()
-    assert set(first["status"]) <= {"thin", "uncovered"}
-    assert set(first["cluster"]) <= set(report.gaps(n=None)["cluster"])
+    assert set(first["status"]) == {"uncovered"}
+    assert set(first["cluster"]) <= set(report.gaps(n=None, level="cluster")["cluster"])
 
 
 def test_random_state_changes_sampled_batches_only(report):
@@ -176,13 +180,14 @@ def test_pii_is_redacted_by_default(report):
 def test_min_users(report):
     q = report.queries
     users = q.groupby("cluster")["user"].nunique()
-    gaps = report.gaps(n=None)["cluster"]
+    # k-anonymity holds per cluster: every untested cluster of a gap is checked.
+    gaps = report.gaps(n=None, level="cluster")["cluster"]
     k = int(users.loc[gaps].median())
     batch = export_for_labeling(report, n=30, min_users=k)
     assert len(batch) > 0
     assert (users.loc[batch["cluster"].unique()] >= k).all()
     skipped = batch.attrs["skipped_clusters"]
-    assert skipped == [c for c in gaps if users.loc[c] < k]
+    assert sorted(skipped) == sorted(c for c in gaps if users.loc[c] < k)
     assert not set(skipped) & set(batch["cluster"])
     nobody = export_for_labeling(report, n=30, min_users=10_000)
     assert len(nobody) == 0 and sorted(nobody.attrs["skipped_clusters"]) == sorted(gaps)

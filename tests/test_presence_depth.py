@@ -87,6 +87,28 @@ def test_a_gap_shows_the_eval_prompt_closest_to_it(zipf, clinc):
     assert held["closest_similarity"].max() < tested["closest_similarity"].min()
 
 
+def test_labeling_and_suggestions_draw_on_every_untested_cluster_of_a_gap(zipf):
+    from evalcov.refresh import _candidates
+
+    _, report = zipf
+    c = report.clusters
+    untested = set(c.loc[c["status"] == "uncovered", "cluster"])
+    shown = set(report.gaps(None)["cluster"])
+    hidden = sorted(untested - shown)
+    # Gap topics here are split into several untested clusters; a row is shown by one.
+    assert len(hidden) >= 3
+    batch = report.export_for_labeling(n=30)
+    assert set(batch["cluster"]) == untested
+    alone = report.export_for_labeling(n=5, clusters=[hidden[0]])
+    assert alone["cluster"].tolist() == [hidden[0]] * 5
+    tested = int(c.loc[c["status"] != "uncovered", "cluster"].iloc[0])
+    with pytest.raises(ValueError, match=r"are tested \(covered or thin\)"):
+        report.export_for_labeling(n=5, clusters=[tested])
+    # suggest_additions' candidates come from every untested cluster too.
+    cand = _candidates(report, 30, report.unique_["weight"].to_numpy(dtype=float))
+    assert set(report.unique_["cluster"].to_numpy()[cand]) == untested
+
+
 def test_the_heavy_topic_is_thin_and_thin_counts_as_covered(zipf):
     traffic, report = zipf
     heavy_topics = set(report.queries.loc[(traffic["intent"] == HEAVY).to_numpy(), "topic"])
