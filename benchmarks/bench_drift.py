@@ -185,7 +185,7 @@ def run_seed(clinc: pd.DataFrame, texts: list[str], vectors: np.ndarray, seed: i
 
     n_clusters = len(report.clusters)
     ours = d.clusters["emerging"].to_numpy().reshape(N_WEEKS, n_clusters)
-    uncovered_status = (report.clusters["status"] != "covered").to_numpy()
+    uncovered_status = (report.clusters["status"] == "uncovered").to_numpy()
     res = {"evalcov": evaluate(ours, week_intent, arriving)}
     # Ablation: the per-cluster tests alone (a source without embeddings has no groups).
     alone = compute_drift(

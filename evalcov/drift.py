@@ -25,18 +25,19 @@ The method:
    which alone clears ``min_increase``. When the source holds its traffic embeddings, the
    clusters are arranged in a tree (average linkage on cosine distance between their
    traffic-weighted centroids) and every group of the tree is tested like a cluster, in the
-   same Benjamini-Hochberg family. A cluster that is not covered emerges through a flagged
-   group when its own share rose too: at least ``min_ratio`` times its baseline share, and
+   same Benjamini-Hochberg family. An untested cluster (status "uncovered") emerges through
+   a flagged group when its own share rose too: at least ``min_ratio`` times its baseline share, and
    significant at ``alpha`` Bonferroni-corrected among the group's members (hierarchical
-   testing). Covered clusters must emerge on their own: groups are there to
-   find uncovered traffic the map split, not to amplify mix drift. Such rows carry ``via``
+   testing). Tested clusters (covered or thin) must emerge on their own: groups are there
+   to find untested traffic the map split, not to amplify mix drift. Such rows carry ``via``
    "group" in :attr:`Drift.emerging`.
 
 **Drift is not the same as a coverage gap.** A shift in the mix of topics the eval set
 already covers is drift (``drifted`` is True, covered clusters may emerge) but adds no
-uncovered traffic: each emerging row carries ``covered`` (the cluster's coverage status is
-"covered"), and ``windows`` carries ``uncovered_share`` and ``uncovered_change`` (versus the
-baseline), so "the mix moved but the eval set still covers it" reads directly off the table.
+uncovered traffic: each emerging row carries ``covered`` (the cluster is tested: its status
+is "covered" or "thin", as in :attr:`CoverageReport.queries`), and ``windows`` carries
+``uncovered_share`` and ``uncovered_change`` (versus the baseline), so "the mix moved but the
+eval set still covers it" reads directly off the table.
 
 **Counting.** A query is one unit of traffic weight: with the default weight of 1 that is
 one input row, and a weight column of repeat counts counts each repeat. Shares are
@@ -66,6 +67,8 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from evalcov.coverage import is_covered
+
 __all__ = ["MIN_QUERIES", "Drift", "assign_traffic", "compute_drift", "window_index"]
 
 MIN_QUERIES = 50
@@ -92,7 +95,8 @@ class Drift:
     emerging, fading : DataFrame
         One row per flagged cluster: cluster, label, first_window, baseline_share,
         share_first (in the first flagged window), share_now (in the latest tested window),
-        covered (cluster status is "covered"), status, n_flagged (windows), p_value and
+        covered (the cluster is tested: status "covered" or "thin"), status, n_flagged
+        (windows), p_value and
         q_value (in the first flagged window), via ("cluster": flagged on its own in its first
         window; "group": through a flagged group of neighbouring clusters, whose q_value is
         given). Fading is tested per cluster only: its ``via`` is always "cluster".
@@ -536,7 +540,7 @@ def compute_drift(
         share,
         base_share,
         p_up,
-        table["status"].to_numpy(dtype=object) != "covered",
+        table["status"].to_numpy(dtype=object) == "uncovered",
         alpha=alpha,
         min_ratio=min_ratio,
         min_increase=min_increase,
@@ -703,7 +707,7 @@ def _failure_jumps(
             "baseline_failure_rate": base_rate[clusters],
             "failure_rate_first": rate[first, clusters],
             "failure_rate_now": rate[last[clusters], clusters],
-            "covered": status == "covered",
+            "covered": is_covered(status),
             "status": pd.Series(status, dtype=object),
             "n_flagged": jumped[:, clusters].sum(axis=0),
             "p_value": p[first, clusters],
@@ -804,7 +808,7 @@ def _group_flags(
     """Clusters that emerge through a flagged group, and the best q-value of those groups.
 
     A group is flagged like a cluster (q-value, ratio and increase of its pooled share); an
-    ``eligible`` (not covered) member emerges with it when its own share is at least
+    ``eligible`` (untested) member emerges with it when its own share is at least
     ``min_ratio`` times its baseline share and its own one-sided p-value is below ``alpha``
     divided by the group's size (hierarchical testing: a group's members are tested, with a
     Bonferroni correction within the group, only once the group is flagged).
@@ -855,7 +859,7 @@ def _flag_table(
             "baseline_share": base_share[clusters],
             "share_first": share[first, clusters],
             "share_now": now[clusters],
-            "covered": status == "covered",
+            "covered": is_covered(status),
             "status": pd.Series(status, dtype=object),
             "n_flagged": flagged[:, clusters].sum(axis=0),
             "p_value": p[first, clusters],

@@ -250,6 +250,20 @@ def test_covered_mix_shift_is_drift_without_uncovered_growth():
     assert w.loc[2, "uncovered_change"] == pytest.approx(0.2, abs=0.04)
 
 
+def test_a_thin_cluster_that_emerges_is_tested_not_a_gap():
+    base = np.array([0.3, 0.3, 0.2, 0.1, 0.1])
+    shifted = np.array([0.1, 0.1, 0.2, 0.3, 0.3])
+    covered = np.array([True, True, True, True, False])
+    s = _stream([base, base, shifted], 1000, 0, covered)
+    s.clusters.loc[3, "status"] = "thin"  # tested, with too few prompts for its traffic
+    d = compute_drift(s, freq="W")
+    # Presence and depth stay apart: thin traffic is covered, so only cluster 4 is new
+    # untested traffic.
+    assert d.emerging.set_index("cluster")["covered"].to_dict() == {3: True, 4: False}
+    assert d.emerging.set_index("cluster")["status"].to_dict() == {3: "thin", 4: "uncovered"}
+    assert d.summary["n_emerging"] == 2 and d.summary["n_emerging_uncovered"] == 1
+
+
 def test_small_increase_is_not_flagged_even_if_significant():
     base = np.array([0.004] + [0.996 / 9] * 9)
     grown = np.array([0.009] + [0.991 / 9] * 9)  # more than doubled, but +0.5 points
