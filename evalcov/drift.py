@@ -25,11 +25,12 @@ The method:
    which alone clears ``min_increase``. When the source holds its traffic embeddings, the
    clusters are arranged in a tree (average linkage on cosine distance between their
    traffic-weighted centroids) and every group of the tree is tested like a cluster, in the
-   same Benjamini-Hochberg family. An untested cluster (status "uncovered") emerges through
-   a flagged group when its own share rose too: at least ``min_ratio`` times its baseline share, and
+   same Benjamini-Hochberg family. A cluster the eval set does not test in proportion to
+   its traffic (status "uncovered" or "thin") emerges through a flagged group when its own
+   share rose too: at least ``min_ratio`` times its baseline share, and
    significant at ``alpha`` Bonferroni-corrected among the group's members (hierarchical
-   testing). Tested clusters (covered or thin) must emerge on their own: groups are there
-   to find untested traffic the map split, not to amplify mix drift. Such rows carry ``via``
+   testing). Covered clusters must emerge on their own: groups are there to find
+   untested or under-tested traffic the map split, not to amplify mix drift. Such rows carry ``via``
    "group" in :attr:`Drift.emerging`.
 
 **Drift is not the same as a coverage gap.** A shift in the mix of topics the eval set
@@ -540,7 +541,7 @@ def compute_drift(
         share,
         base_share,
         p_up,
-        table["status"].to_numpy(dtype=object) == "uncovered",
+        table["status"].to_numpy(dtype=object) != "covered",
         alpha=alpha,
         min_ratio=min_ratio,
         min_increase=min_increase,
@@ -808,7 +809,7 @@ def _group_flags(
     """Clusters that emerge through a flagged group, and the best q-value of those groups.
 
     A group is flagged like a cluster (q-value, ratio and increase of its pooled share); an
-    ``eligible`` (untested) member emerges with it when its own share is at least
+    ``eligible`` (uncovered or thin) member emerges with it when its own share is at least
     ``min_ratio`` times its baseline share and its own one-sided p-value is below ``alpha``
     divided by the group's size (hierarchical testing: a group's members are tested, with a
     Bonferroni correction within the group, only once the group is flagged).
