@@ -30,8 +30,8 @@ The method:
    share rose too: at least ``min_ratio`` times its baseline share, and
    significant at ``alpha`` Bonferroni-corrected among the group's members (hierarchical
    testing). Covered clusters must emerge on their own: groups are there to find
-   untested or under-tested traffic the map split, not to amplify mix drift. Such rows carry ``via``
-   "group" in :attr:`Drift.emerging`.
+   untested or under-tested traffic the map split, not to amplify mix drift. Such rows
+   carry ``via`` "group" in :attr:`Drift.emerging`.
 
 **Drift is not the same as a coverage gap.** A shift in the mix of topics the eval set
 already covers is drift (``drifted`` is True, covered clusters may emerge) but adds no
@@ -97,10 +97,10 @@ class Drift:
         One row per flagged cluster: cluster, label, first_window, baseline_share,
         share_first (in the first flagged window), share_now (in the latest tested window),
         covered (the cluster is tested: status "covered" or "thin"), status, n_flagged
-        (windows), p_value and
-        q_value (in the first flagged window), via ("cluster": flagged on its own in its first
-        window; "group": through a flagged group of neighbouring clusters, whose q_value is
-        given). Fading is tested per cluster only: its ``via`` is always "cluster".
+        (windows), p_value and q_value (in the first flagged window), via ("cluster": flagged
+        on its own in its first window; "group": through a flagged group of neighbouring
+        clusters, whose q_value is given). Fading is tested per cluster only: its ``via`` is
+        always "cluster".
     failing : DataFrame or None
         With failure outcomes (``failed`` in the queries), one row per cluster whose failure
         rate jumped, flagged like an emerging cluster: cluster, label, first_window,
