@@ -24,7 +24,14 @@ TEMPLATE = "plotly_white"
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 COVERED = "#0072B2"
 UNCOVERED = "#E69F00"
-STATUS_COLORS = {"uncovered": "#D55E00", "thin": "#E69F00", "covered": "#56B4E9"}
+STATUS_COLORS = {
+    "uncovered": "#D55E00",
+    "partial": "#CC79A7",
+    "thin": "#E69F00",
+    "covered": "#56B4E9",
+}
+# A second cue besides hue, for readers who cannot tell the warm colours apart.
+_STATUS_PATTERNS = {"thin": "/", "partial": "."}
 OTHER = "#BBBBBB"
 # Kelly's colours of maximum contrast, without white, black and grey (kept for "other"
 # clusters and the outline of eval markers).
@@ -380,35 +387,48 @@ def _cluster_annotations(
     return notes
 
 
-def plot_gaps(report: CoverageReport, top: int = 25) -> go.Figure:
-    """Clusters by traffic share, coloured by coverage status, most uncovered traffic first.
+def plot_gaps(report: CoverageReport, top: int = 25, level: str = "topic") -> go.Figure:
+    """Topics (or clusters) by traffic share, coloured by status, most uncovered traffic first.
 
     Parameters
     ----------
     report : CoverageReport
     top : int, default=25
-        Clusters shown (ranked by traffic share times share not covered).
+        Bars shown (ranked by traffic share times share not covered).
+    level : {"topic", "cluster"}, default="topic"
+        ``"topic"``: one bar per row of :attr:`CoverageReport.topics` (a request split into
+        several clusters is one bar; status "partial" when only some are tested), as the gap
+        list reads. ``"cluster"``: one bar per cluster of the map, with the Wilson interval
+        of its claimed share on hover.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        One horizontal bar per cluster (length: share of traffic), one trace per status.
+        One horizontal bar per topic or cluster (length: share of traffic), one trace per
+        status.
     """
     if not isinstance(top, (int, np.integer)) or top < 1:
         raise ValueError(f"top must be a positive integer, got {top!r}")
-    c = report.clusters.copy()
-    c["uncovered_share"] = c["traffic_share"] * (1 - c["coverage"])
-    c = c.sort_values(
-        ["uncovered_share", "traffic_share", "cluster"], ascending=[False, False, True]
-    )
+    if level == "topic":
+        c = report.topics.copy()
+        c["interval"] = ""
+    elif level == "cluster":
+        c = report.clusters.copy()
+        c["uncovered_share"] = c["traffic_share"] * (1 - c["coverage"])
+        c["interval"] = [
+            f" ({lo:.0%}-{hi:.0%})"
+            for lo, hi in zip(c["coverage_low"], c["coverage_high"], strict=True)
+        ]
+    else:
+        raise ValueError(f"level must be 'topic' or 'cluster', got {level!r}")
+    c = c.sort_values(["uncovered_share", "traffic_share", level], ascending=[False, False, True])
     c = c.head(int(top))
     c["name"] = [
-        f"{k}: {plot_text(shorten(lab, 38))}"
-        for k, lab in zip(c["cluster"], c["label"], strict=True)
+        f"{k}: {plot_text(shorten(lab, 38))}" for k, lab in zip(c[level], c["label"], strict=True)
     ]
     order = list(c["name"])
     fig = go.Figure()
-    for status in ("uncovered", "thin", "covered"):
+    for status, color in STATUS_COLORS.items():
         part = c[c["status"] == status]
         if part.empty:
             continue
@@ -416,8 +436,7 @@ def plot_gaps(report: CoverageReport, top: int = 25) -> go.Figure:
             [
                 [plot_text(lab) for lab in part["label"]],
                 part["coverage"],
-                part["coverage_low"],
-                part["coverage_high"],
+                part["interval"],
                 part["n_eval"],
                 part["uncovered_share"],
                 part["n_queries"],
@@ -430,24 +449,23 @@ def plot_gaps(report: CoverageReport, top: int = 25) -> go.Figure:
                 orientation="h",
                 name=status,
                 marker={
-                    "color": STATUS_COLORS[status],
+                    "color": color,
                     "opacity": 1.0 if status == "uncovered" else 0.85,
-                    # A second cue besides hue, for readers who cannot tell the oranges apart.
-                    "pattern": {"shape": "/" if status == "thin" else ""},
+                    "pattern": {"shape": _STATUS_PATTERNS.get(status, "")},
                 },
                 text=[f"{v:.0%} covered" for v in part["coverage"]],
                 textposition="outside",
                 cliponaxis=False,
                 customdata=custom,
                 hovertemplate="<b>%{customdata[0]}</b><br>traffic share: %{x:.1%}"
-                "<br>coverage: %{customdata[1]:.0%} (%{customdata[2]:.0%}-%{customdata[3]:.0%})"
-                "<br>uncovered traffic: %{customdata[5]:.1%}<br>queries: %{customdata[6]}"
-                "<br>eval prompts: %{customdata[4]}<extra>" + status + "</extra>",
+                "<br>coverage: %{customdata[1]:.0%}%{customdata[2]}"
+                "<br>uncovered traffic: %{customdata[4]:.1%}<br>queries: %{customdata[5]}"
+                "<br>eval prompts: %{customdata[3]}<extra>" + status + "</extra>",
             )
         )
     fig.update_layout(
         template=TEMPLATE,
-        title=f"Clusters by share of traffic (top {len(c)} by uncovered traffic)",
+        title=f"{level.capitalize()}s by share of traffic (top {len(c)} by uncovered traffic)",
         height=170 + 26 * len(c),
         barmode="overlay",
         xaxis={

@@ -477,7 +477,8 @@ class CoverageReport:
         return plot_map(self, **options)
 
     def plot_gaps(self, **options: Any) -> Any:
-        """Clusters by traffic share and coverage; see :func:`evalcov.plots.plot_gaps`."""
+        """Topics (or clusters) by traffic share and coverage; see
+        :func:`evalcov.plots.plot_gaps`."""
         from evalcov.plots import plot_gaps
 
         return plot_gaps(self, **options)

@@ -161,9 +161,9 @@ def test_map_rejects_bad_arguments(report):
 def test_gaps_chart_has_one_bar_per_cluster_coloured_by_status_most_uncovered_first(report):
     c = report.clusters
     assert len(c) > 25  # the default shows the 25 with most uncovered traffic
-    default = plots.plot_gaps(report)
+    default = plots.plot_gaps(report, level="cluster")
     assert sum(len(t.x) for t in default.data) == 25
-    fig = plots.plot_gaps(report, top=len(c))
+    fig = plots.plot_gaps(report, top=len(c), level="cluster")
     assert sum(len(t.x) for t in fig.data) == len(c)
     assert list(fig.layout.yaxis.categoryarray[:25]) == list(default.layout.yaxis.categoryarray)
     for t in fig.data:
@@ -178,6 +178,23 @@ def test_gaps_chart_has_one_bar_per_cluster_coloured_by_status_most_uncovered_fi
     assert len(plots.plot_gaps(report, top=3).layout.yaxis.categoryarray) == 3
     with pytest.raises(ValueError, match="top"):
         plots.plot_gaps(report, top=0)
+    with pytest.raises(ValueError, match="level must be"):
+        plots.plot_gaps(report, level="intent")
+
+
+def test_gaps_chart_reads_topics_by_default_as_the_gap_list_does(report):
+    t = report.topics
+    fig = plots.plot_gaps(report, top=len(t))
+    assert fig.layout.title.text.startswith("Topics by share of traffic")
+    assert sum(len(tr.x) for tr in fig.data) == len(t)
+    for tr in fig.data:
+        part = t[t["status"] == tr.name]
+        assert sorted(tr.x) == sorted(part["traffic_share"])
+        assert tr.marker.color == plots.STATUS_COLORS[tr.name]
+    # Bars in gap-list order: the gaps first, each labelled "topic: label".
+    gaps = report.gaps(None)
+    names = list(fig.layout.yaxis.categoryarray)
+    assert [int(n.split(":")[0]) for n in names[: len(gaps)]] == gaps["topic"].tolist()
 
 
 def test_coverage_curve_plots_projected_coverage_by_rank():
