@@ -94,7 +94,8 @@ class Drift:
         covered (share of the cluster's traffic in that window that is covered; NaN when it
         has none), baseline_share, emerging, fading (flagged in that window).
     emerging, fading : DataFrame
-        One row per flagged cluster: cluster, label, first_window, baseline_share,
+        One row per flagged cluster: cluster, topic (when the source's clusters have
+        topics: fragments of one request share it), label, first_window, baseline_share,
         share_first (in the first flagged window), share_now (in the latest tested window),
         covered (the cluster is tested: status "covered" or "thin"), status, n_flagged
         (windows), p_value and q_value (in the first flagged window), via ("cluster": flagged
@@ -103,7 +104,7 @@ class Drift:
         always "cluster".
     failing : DataFrame or None
         With failure outcomes (``failed`` in the queries), one row per cluster whose failure
-        rate jumped, flagged like an emerging cluster: cluster, label, first_window,
+        rate jumped, flagged like an emerging cluster: cluster, topic, label, first_window,
         baseline_failure_rate, failure_rate_first (in the first flagged window),
         failure_rate_now (latest tested window with outcomes in the cluster), covered, status,
         n_flagged, p_value, q_value. None without outcomes; ``windows`` then also lacks
@@ -715,6 +716,7 @@ def _failure_jumps(
             "q_value": q[first, clusters],
         }
     )
+    _add_topic(failing, table, clusters)
     failing = failing.sort_values(
         ["first_window", "failure_rate_first", "cluster"], ascending=[True, False, True]
     )
@@ -870,8 +872,16 @@ def _flag_table(
     )
     if "proposed" in table.columns:
         out.insert(2, "proposed", table["proposed"].to_numpy(dtype=bool)[clusters])
+    _add_topic(out, table, clusters)
     out = out.sort_values(["first_window", "share_first", "cluster"], ascending=[True, False, True])
     return out.reset_index(drop=True)
+
+
+def _add_topic(out: pd.DataFrame, table: pd.DataFrame, clusters: np.ndarray) -> None:
+    """A ``topic`` column after ``cluster`` when the source's clusters have topics, so the
+    fragments of one request that a window flags read as one (``groupby("topic")``)."""
+    if "topic" in table.columns:
+        out.insert(1, "topic", table["topic"].to_numpy(dtype=np.int64)[clusters])
 
 
 def assign_traffic(source: Any, new_traffic: Any, **options: Any) -> Any:

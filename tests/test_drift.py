@@ -121,6 +121,9 @@ def test_planted_uncovered_cluster_emerges_and_stationary_week_does_not(scenario
         assert is_planted[q["cluster"] == c].mean() > 0.9
     em = drift.emerging
     assert sorted(em["cluster"]) == planted
+    # Each row names its cluster's topic, as report.clusters does.
+    topic_of = scenario.report.clusters.set_index("cluster")["topic"]
+    assert em["topic"].tolist() == topic_of.loc[em["cluster"]].tolist()
     assert em["first_window"].min() == pd.Timestamp("2024-01-22", tz="UTC")
     assert not em["covered"].any()
     assert (em["baseline_share"] == 0.0).all()
