@@ -355,10 +355,15 @@ def _cluster_table(
     saved_share = np.full(n_total, np.nan)
     saved_share[:n_saved] = old["traffic_share"].to_numpy(dtype=float)
     cov_w = np.bincount(cluster, weights=w * covered, minlength=n_total)
+    # Saved clusters keep their topics; each proposed cluster is a topic of its own.
+    saved_topics = np.asarray(saved.map_.topic_of_, dtype=np.int64)
+    first_new = int(saved_topics.max()) + 1 if len(saved_topics) else 0
+    topics = np.concatenate([saved_topics, first_new + np.arange(n_total - n_saved)])
     return pd.DataFrame(
         {
             "cluster": np.arange(n_total),
             "label": labels,
+            "topic": topics,
             "proposed": np.arange(n_total) >= n_saved,
             "n_queries": np.bincount(cluster, weights=dt.counts, minlength=n_total).astype(
                 np.int64
@@ -393,14 +398,15 @@ class AssignedTraffic:
     ----------
     queries : DataFrame
         One row per input row, in input order: the read columns (text, excluded, reason, id,
-        weight, [time, user]), then cluster (-1 if excluded), cluster_label, proposed (the
-        cluster is a proposed new one), novel (fits no saved cluster), seen (the saved report
-        analyzed this exact text), confidence, similarity, nearest_eval, claimed, covered.
+        weight, [time, user]), then cluster (-1 if excluded), cluster_label, topic (the
+        saved map's; -1 if excluded), proposed (the cluster is a proposed new one), novel
+        (fits no saved cluster), seen (the saved report analyzed this exact text),
+        confidence, similarity, nearest_eval, claimed, covered.
     clusters : DataFrame
-        Saved clusters then proposed ones: cluster, label ("new: ..." when proposed),
-        proposed, n_queries, n_unique, traffic_share (in this traffic), saved_share (in the
-        saved report; NaN when proposed), coverage, claimed_share, novel_share, status,
-        keywords, examples.
+        Saved clusters then proposed ones: cluster, label ("new: ..." when proposed), topic
+        (the saved map's topics; each proposed cluster a new one), proposed, n_queries,
+        n_unique, traffic_share (in this traffic), saved_share (in the saved report; NaN
+        when proposed), coverage, claimed_share, novel_share, status, keywords, examples.
     proposed : DataFrame
         The proposed clusters only.
     coverage : float
@@ -455,6 +461,7 @@ class AssignedTraffic:
         eval_texts = np.asarray(self.saved.eval_texts, dtype=object)
         out["cluster"] = cluster
         out["cluster_label"] = label_column(labels, cluster)
+        out["topic"] = spread(self.clusters["topic"], cluster, -1, np.int64)
         out["proposed"] = spread(is_new, cluster, False)
         out["novel"] = column("novel", False, bool)
         out["seen"] = column("seen", False, bool)

@@ -63,6 +63,7 @@ def test_reassigning_the_original_traffic_gives_the_report_back(scenario, loaded
     assert list(q["cluster_label"]) == list(r["cluster_label"])
     assert again.coverage == pytest.approx(scenario.report.coverage)
     assert not q["novel"].any() and q["seen"].all() and again.proposed.empty
+    np.testing.assert_array_equal(q["topic"], r["topic"])
     np.testing.assert_allclose(
         again.clusters["traffic_share"], scenario.report.clusters["traffic_share"]
     )
@@ -110,6 +111,13 @@ def test_drift_on_old_plus_new_traffic_flags_the_novel_group(scenario, loaded):
     top = both.proposed.iloc[0]["cluster"]
     em = d.emerging.set_index("cluster")
     assert top in em.index and em.loc[top, "proposed"] and not em.loc[top, "covered"]
+    # Saved clusters keep the saved map's topics; a proposed cluster is a new topic.
+    saved_topics = scenario.report.clusters["topic"]
+    c = both.clusters
+    n_saved = len(saved_topics)
+    assert c["topic"].iloc[:n_saved].tolist() == saved_topics.tolist()
+    assert em.loc[top, "topic"] == c.loc[c["cluster"] == top, "topic"].item() > saved_topics.max()
+    assert c["topic"].iloc[n_saved:].is_unique
 
 
 def test_file_is_a_zip_of_json_npz_and_parquet_without_pickle(scenario):
