@@ -5,7 +5,7 @@
 Analyzes every ``step``-th row of ``sample_data/traffic.csv.gz`` against
 ``sample_data/evals.csv`` (default model, seed 0), writes the standalone report and a page with
 the map alone (coloured by covered/uncovered), and screenshots both: ``report.png`` is a
-1280x2000 window at 0.8 device scale (1024x1600 pixels: text-heavy PNGs are large),
+1280x1850 window at 0.8 device scale (1024x1480 pixels: text-heavy PNGs are large),
 ``map.png`` a 1280x760 window.
 Warns when a PNG exceeds 300 KB (the README's budget).
 """
@@ -76,7 +76,7 @@ def main() -> None:
         fig.update_layout(margin={"l": 10, "r": 10, "t": 70, "b": 10})
         fig.write_html(work / "map.html", include_plotlyjs=True, full_html=True)
         shots = [
-            ("report", work / "report.html", (1280, 2000), 0.8),
+            ("report", work / "report.html", (1280, 1850), 0.8),
             ("map", work / "map.html", (1280, 760), 1.0),
         ]
         for name, page, size, scale in shots:
