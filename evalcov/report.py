@@ -421,6 +421,13 @@ class CoverageReport:
 
         return compute_drift(self, freq=freq, **options)
 
+    def stability(self, n_maps: int = 4, level: str = "topic") -> pd.DataFrame:
+        """How much of each gap other maps of the same traffic also call untested; see
+        :func:`evalcov.stability.map_stability`."""
+        from evalcov.stability import map_stability
+
+        return map_stability(self, n_maps=n_maps, level=level)
+
     def assign(self, new_traffic: Any, **options: Any) -> Any:
         """Place new traffic into this map's clusters; see :func:`evalcov.drift.assign_traffic`."""
         from evalcov.drift import assign_traffic

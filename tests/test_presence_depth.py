@@ -282,3 +282,53 @@ def test_a_crowded_request_gets_less_weight_and_fewer_clusters(clinc):
         return TrafficMap(n_clusters=16, spread=spread, random_state=0).fit(X).labels_
 
     assert centres_on_heavy(fit_map(0.5)) < centres_on_heavy(fit_map(0.0))
+
+
+def test_stability_refits_the_map_and_confirms_the_real_gaps(zipf):
+    traffic, report = zipf
+    table = report.stability(n_maps=3, level="cluster")
+    c = report.clusters.sort_values("cluster")
+    assert table["cluster"].tolist() == c["cluster"].tolist()
+    assert table["status"].tolist() == c["status"].tolist()
+    share = table["traffic_share"].to_numpy()
+    np.testing.assert_allclose(share, c["traffic_share"], atol=1e-9)
+    here = table["untested_here"].to_numpy()
+    np.testing.assert_array_equal(here, (c["status"] == "uncovered").to_numpy(dtype=float))
+    assert table.attrs["coverage_by_map"][0] == report.coverage
+    assert len(table.attrs["coverage_by_map"]) == 4
+    states = table.attrs["random_states"]
+    assert len(set(states)) == 3 and report.analyzer_.random_state not in states
+    assert 0 < table.attrs["agreement"] <= 1
+    # Tested clusters have no untested traffic to confirm.
+    assert table.loc[here == 0, "confirmed"].isna().all()
+    # Behaviour: the two requests with no prompt stay untested on every other map, while the
+    # heavy tested request stays tested.
+    intent = traffic["intent"].to_numpy()
+    w = traffic["weight"].to_numpy(dtype=float)
+    q = report.queries
+    per_row = q["cluster"].map(table.set_index("cluster")["untested_elsewhere"]).to_numpy()
+    for held in HELD_OUT:
+        rows = intent == held
+        assert np.average(per_row[rows], weights=w[rows]) >= 0.8, held
+    heavy = intent == HEAVY
+    assert np.average(per_row[heavy], weights=w[heavy]) <= 0.05
+    # Same report, same table; topics sum their clusters.
+    pd.testing.assert_frame_equal(report.stability(n_maps=3, level="cluster"), table)
+    topics = report.stability(n_maps=3)
+    assert topics["topic"].tolist() == sorted(report.topics["topic"])
+    by_topic = (
+        table.assign(topic=c["topic"].to_numpy(), part=share * table["untested_elsewhere"])
+        .groupby("topic")["part"]
+        .sum()
+    )
+    np.testing.assert_allclose(
+        topics["untested_elsewhere"] * topics["traffic_share"], by_topic.to_numpy(), atol=1e-9
+    )
+    assert (
+        abs((topics["untested_here"] * topics["traffic_share"]).sum() - (1 - report.coverage))
+        < 1e-9
+    )
+    with pytest.raises(ValueError, match="n_maps"):
+        report.stability(n_maps=0)
+    with pytest.raises(ValueError, match="level"):
+        report.stability(level="query")
