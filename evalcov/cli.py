@@ -86,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         "show them as text, not formulas (default: on; --no-neutralize-formulas writes raw text)",
     )
     analyze.add_argument(
+        "--stability",
+        type=int,
+        metavar="N",
+        help="refit the map with N other seeds and show, per gap, the share of its untested "
+        "traffic they also call untested (costs N map fits; see report.stability)",
+    )
+    analyze.add_argument(
         "--add-to",
         metavar="PATH",
         help="add the suggested eval cases to this eval file (promptfoo YAML/CSV, OpenAI Evals, "
@@ -341,6 +348,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
         raise ValueError("--format applies to --export; give --export PATH too")
     if args.add_format and not args.add_to:
         raise ValueError("--add-format applies to --add-to; give --add-to PATH too")
+    if args.stability is not None and args.stability < 1:
+        raise ValueError(f"--stability must be a positive integer, got {args.stability}")
     _check_outputs(args.html, args.json, args.export)
     if args.add_to:
         from evalcov.writers import check_target
@@ -349,11 +358,21 @@ def _run_analyze(args: argparse.Namespace) -> int:
     report = _analyze(args)
     print(repr(report))
     _warn_languages(report)
-    gaps = report.gaps(10)
+    stability = None
+    if args.stability:
+        _say(args, f"refitting the map with {args.stability} other seeds")
+        stability = report.stability(n_maps=args.stability)
+        by_map = stability.attrs["coverage_by_map"]
+        print(
+            f"stability: coverage {min(by_map):.1%}-{max(by_map):.1%} over {len(by_map)} maps; "
+            f"{stability.attrs['agreement']:.0%} of untested traffic shared with each other map"
+        )
+    gaps = _with_stability(report.gaps(10), stability)
     for r in gaps.itertuples():
+        confirmed = f", {r.confirmed:.0%} confirmed by other maps" if stability is not None else ""
         print(
             f"  {r.Index + 1:>2}. [{r.status}] {r.label}: {r.traffic_share:.1%} of traffic, "
-            f"{r.coverage:.0%} covered"
+            f"{r.coverage:.0%} covered{confirmed}"
         )
     for r in report.thin().head(5).itertuples():
         print(
@@ -404,16 +423,31 @@ def _run_analyze(args: argparse.Namespace) -> int:
         report.to_html(args.html, drift_freq=args.freq, labeling_batch=batch)
         _say(args, f"wrote {args.html} ({Path(args.html).stat().st_size / 1e6:.1f} MB)")
     if args.json:
+        gaps25 = _with_stability(report.gaps(25), stability)
         payload = {
             "summary": summary,
-            "gaps": report.gaps(25).drop(columns=["keywords"]).to_dict(orient="records"),
+            "gaps": gaps25.drop(columns=["keywords"]).to_dict(orient="records"),
         }
+        if stability is not None:
+            payload["stability"] = {
+                "coverage_by_map": stability.attrs["coverage_by_map"],
+                "random_states": stability.attrs["random_states"],
+                "agreement": stability.attrs["agreement"],
+            }
         if has_failures:
             payload["risk_gaps"] = report.gaps(25, by="risk").drop(columns=["keywords"])
             payload["failing_covered"] = report.failing_covered().drop(columns=["keywords"])
         _write_json(args.json, payload)
         _say(args, f"wrote {args.json}")
     return 0
+
+
+def _with_stability(gaps: Any, stability: Any) -> Any:
+    """Gap rows with the other maps' ``confirmed`` and ``untested_elsewhere`` (topic level)."""
+    if stability is None:
+        return gaps
+    columns = stability[["topic", "confirmed", "untested_elsewhere"]]
+    return gaps.merge(columns, on="topic", how="left")
 
 
 def _warn_languages(report: Any) -> None:

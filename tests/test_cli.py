@@ -62,6 +62,26 @@ def test_reach_floor_none_keeps_each_prompts_own_radius(cli_traffic, tmp_path, c
     assert result.returncode == 2 and "expected a quantile in (0, 1] or 'none'" in result.stderr
 
 
+def test_stability_adds_the_other_maps_verdict_to_each_gap(cli_traffic, tmp_path, capsys):
+    out = tmp_path / "summary.json"
+    argv = ["analyze", cli_traffic, "--evals", EVALS, "--json", out, "--quiet"]
+    result = cli_main(capsys, *argv, "--stability", "2")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(out.read_text())
+    stability = payload["stability"]
+    assert len(stability["coverage_by_map"]) == 3 and len(stability["random_states"]) == 2
+    assert stability["coverage_by_map"][0] == payload["summary"]["coverage"]
+    assert 0 < stability["agreement"] <= 1
+    gaps = pd.DataFrame(payload["gaps"])
+    # Every gap holds untested traffic, so its confirmed share is a number in [0, 1].
+    assert gaps["confirmed"].between(0, 1).all()
+    assert gaps["untested_elsewhere"].between(0, 1).all()
+    assert "confirmed by other maps" in result.stdout
+    assert f"coverage {min(stability['coverage_by_map']):.1%}-" in result.stdout
+    result = cli_main(capsys, *argv, "--stability", "0")
+    assert result.returncode == 2 and "--stability must be a positive integer" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
