@@ -420,7 +420,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
         )
     if args.html:
         _say(args, f"writing {args.html} (the map's 2-D layout takes a while on large traffic)")
-        report.to_html(args.html, drift_freq=args.freq, labeling_batch=batch)
+        report.to_html(args.html, drift_freq=args.freq, labeling_batch=batch, stability=stability)
         _say(args, f"wrote {args.html} ({Path(args.html).stat().st_size / 1e6:.1f} MB)")
     if args.json:
         gaps25 = _with_stability(report.gaps(25), stability)

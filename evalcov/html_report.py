@@ -60,6 +60,7 @@ def summarize(
     labeling_batch: pd.DataFrame | None = None,
     title: str | None = None,
     n_gaps: int | None = _MAX_GAP_ROWS,
+    stability: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Everything the HTML report shows, computed once, as plain data.
 
@@ -81,19 +82,24 @@ def summarize(
         Page title.
     n_gaps : int or None, default=100
         Most rows of the gap table (None: every gap).
+    stability : DataFrame, optional
+        ``report.stability()`` at topic level: each gap row then shows its ``confirmed``
+        share, and the section the coverage range over the maps.
 
     Returns
     -------
     dict
         Keys ``title``, ``headline``, ``data``, ``gaps``, ``n_gaps_total``, ``overcovered``,
         ``risk`` (None without failure outcomes; else the "Failing and untested" numbers and
-        rows), ``labeling_batch``, ``figures`` (name -> plotly Figure), ``notes`` and
+        rows), ``labeling_batch``, ``stability`` (None, or the coverage range over the maps,
+        their number and agreement), ``figures`` (name -> plotly Figure), ``notes`` and
         ``redacted``.
     """
     from evalcov import __version__
 
     if labeling_batch is not None and not isinstance(labeling_batch, pd.DataFrame):
         raise TypeError(f"labeling_batch must be a DataFrame, got {type(labeling_batch).__name__}")
+    confirmed = _confirmed(stability)
     s = report.summary()
     redactor = None
     if redact:
@@ -122,6 +128,7 @@ def summarize(
             "n_eval": int(r.n_eval),
             "expected_eval": float(r.expected_eval),
             **_closest(r, texts),
+            "confirmed": None if confirmed is None else confirmed.get(int(r.topic)),
         }
         for i, r in enumerate(gaps.itertuples(index=False))
     ]
@@ -173,9 +180,33 @@ def summarize(
         "overcovered": over_rows,
         "risk": risk,
         "labeling_batch": batch,
+        "stability": None if stability is None else _stability_summary(stability),
         "figures": {k: v for k, v in figures.items() if v is not None},
         "notes": notes,
         "redacted": bool(redact),
+    }
+
+
+def _confirmed(stability: pd.DataFrame | None) -> dict[int, float] | None:
+    """Topic -> confirmed share, from a ``report.stability()`` table (checked here)."""
+    if stability is None:
+        return None
+    if not isinstance(stability, pd.DataFrame) or not {"topic", "confirmed"} <= set(stability):
+        raise TypeError(
+            "stability must be the DataFrame report.stability() returns (topic level, with "
+            f"'topic' and 'confirmed' columns), got {type(stability).__name__}"
+        )
+    rows = stability.dropna(subset=["confirmed"])
+    return dict(zip(rows["topic"].astype(int), rows["confirmed"].astype(float), strict=True))
+
+
+def _stability_summary(stability: pd.DataFrame) -> dict[str, Any]:
+    coverage = stability.attrs.get("coverage_by_map") or [np.nan]
+    return {
+        "coverage_min": float(min(coverage)),
+        "coverage_max": float(max(coverage)),
+        "n_maps": len(coverage),
+        "agreement": float(stability.attrs.get("agreement", np.nan)),
     }
 
 
@@ -368,6 +399,7 @@ def to_html(
     labeling_batch: pd.DataFrame | None = None,
     title: str | None = None,
     overwrite: bool = True,
+    stability: pd.DataFrame | None = None,
 ) -> str:
     """Write the report as ONE self-contained HTML file that works offline.
 
@@ -393,6 +425,8 @@ def to_html(
         Page title (default "Eval coverage report").
     overwrite : bool, default=True
         Replace an existing file at ``path``; False raises FileExistsError.
+    stability : DataFrame, optional
+        ``report.stability()`` (topic level), shown in the gap table.
 
     Returns
     -------
@@ -417,6 +451,7 @@ def to_html(
         drift_freq=drift_freq,
         labeling_batch=labeling_batch,
         title=title,
+        stability=stability,
     )
     plotlyjs = ""
     if include_plotlyjs == "inline":

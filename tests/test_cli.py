@@ -65,8 +65,10 @@ def test_reach_floor_none_keeps_each_prompts_own_radius(cli_traffic, tmp_path, c
 def test_stability_adds_the_other_maps_verdict_to_each_gap(cli_traffic, tmp_path, capsys):
     out = tmp_path / "summary.json"
     argv = ["analyze", cli_traffic, "--evals", EVALS, "--json", out, "--quiet"]
-    result = cli_main(capsys, *argv, "--stability", "2")
+    page = tmp_path / "report.html"
+    result = cli_main(capsys, *argv, "--stability", "2", "--html", page)
     assert result.returncode == 0, result.stderr
+    assert ">confirmed</th>" in page.read_text()
     payload = json.loads(out.read_text())
     stability = payload["stability"]
     assert len(stability["coverage_by_map"]) == 3 and len(stability["random_states"]) == 2

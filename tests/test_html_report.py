@@ -167,3 +167,26 @@ def test_include_plotlyjs_false_and_bad_arguments(report, tmp_path):
 def test_report_to_html_delegates(report, tmp_path):
     text = report.to_html(tmp_path / "r.html", max_points=50, title="Weekly <coverage>")
     assert "<title>Weekly &lt;coverage&gt;</title>" in text
+
+
+def test_stability_adds_a_confirmed_column_and_the_coverage_range(report):
+    stability = report.stability(n_maps=2)
+    s = html_report.summarize(report, plots=False, stability=stability)
+    by_map = stability.attrs["coverage_by_map"]
+    assert s["stability"]["n_maps"] == 3
+    assert s["stability"]["coverage_min"] == min(by_map)
+    assert s["stability"]["coverage_max"] == max(by_map)
+    confirmed = stability.set_index("topic")["confirmed"]
+    for g in s["gaps"]:
+        assert g["confirmed"] == pytest.approx(confirmed[g["topic"]])
+    html = html_report.render_fragment(s)
+    table = html[html.index('class="evalcov-sortable evalcov-gap-table"') :]
+    table = table[: table.index("</table>")]
+    assert table.count("<th ") == 10 and ">confirmed</th>" in table
+    assert f"coverage {min(by_map):.1%}&ndash;{max(by_map):.1%}" in html
+    first = table.split("<tr data-cluster=")[1]
+    assert f">{s['gaps'][0]['confirmed']:.0%}</td>" in first
+    # Without it the table is unchanged.
+    assert html_report.summarize(report, plots=False)["stability"] is None
+    with pytest.raises(TypeError, match="stability must be the DataFrame"):
+        html_report.summarize(report, plots=False, stability=report.gaps())
