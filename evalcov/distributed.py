@@ -138,6 +138,9 @@ class DaskCoverageReport(CoverageReport):
     def assign(self, new_traffic: Any, **options: Any) -> Any:
         return self._in_memory_only("assign")
 
+    def stability(self, n_maps: int = 4, level: str = "topic") -> pd.DataFrame:
+        return self._in_memory_only("stability")
+
     def save(self, path: Any, **options: Any) -> Any:
         return self._in_memory_only("save")
 

@@ -165,6 +165,8 @@ def test_errors_name_the_problem(reports, data):
         analyze_dask(ddf, evals, turns="all")
     with pytest.raises(NotImplementedError, match="assign_partitions"):
         dask_report.drift()
+    with pytest.raises(NotImplementedError, match="stability needs every query row"):
+        dask_report.stability()
     new = {"text": ["a query nobody sent"], "ts": [pd.Timestamp("2026-07-01")], "n": [1.0]}
     unknown = dd.from_pandas(pd.DataFrame(new), npartitions=1)
     with pytest.raises(ValueError, match="did not analyze"):
