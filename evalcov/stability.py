@@ -1,11 +1,13 @@
 """How much of the verdict holds on other maps of the same traffic.
 
 The map is a k-means fit: another ``random_state`` moves its borders, and with them which
-fragments of a heavy request hold a prompt. On CLINC150 traffic (uniform and Zipf-shaped,
-``benchmarks/bench_stability.py``) two analyses that differ only in ``random_state`` agree on
-about 65-72% of their untested traffic (Jaccard), while their headline coverage differs by
-0.5-2.5 points. Gaps that the other maps call untested too are mostly real gaps; gaps that
-they call tested are mostly prompt-less fragments of tested requests.
+fragments of a heavy request hold a prompt. On CLINC150 traffic, uniform and Zipf-shaped, two
+analyses that differ only in ``random_state`` share 62-73% of their untested traffic
+(traffic-weighted Jaccard, medians over 5 seeds) while their headline coverage differs by
+0.8-3 points (``benchmarks/results/coverage_rules.md``). There, gaps that the other maps call
+untested too are mostly real gaps, and gaps that they call tested mostly prompt-less
+fragments of tested requests (``benchmarks/results/stability.md``); not where a heavy request
+is asked in hundreds of spellings, a fragment on every map.
 
 :func:`map_stability` refits the map with other seeds on the report's own embeddings and
 claims (nothing is embedded again, the eval set's claims do not depend on the map) and
