@@ -1,7 +1,8 @@
 """Does ``report.stability()`` tell real gaps from prompt-less fragments of tested requests?
 
 The production-shaped CLINC150 scenarios of ``bench_coverage.py --production`` (uniform,
-Zipf 0.8 / 1.0 / 1.2, heavy intents paraphrased; 20% of the intents have no prompt). For each
+Zipf 0.8 / 1.0 / 1.2, heavy intents paraphrased, 20% of the intents without a prompt; and the
+narrow one-domain assistant, once per CLINC domain and seed). For each
 scenario and seed, evalcov's default analysis, then ``report.stability(n_maps, level="cluster")``.
 Among the clusters the report calls uncovered, a cluster is a *true gap* when most of its
 traffic is a held-out intent or out-of-scope, a *false gap* otherwise. Per seed:
@@ -104,8 +105,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"CLINC150 not found at {bc.CLINC_PATH}")
     rows = []
     for name, seed_label, scenario in bc.production_scenarios(clinc, args.seeds):
-        if name == bc.NARROW:
-            continue
         traffic_text = scenario.traffic["text"].tolist()
         eval_text = scenario.evals["text"].tolist()
         texts, vectors = clinc_embeddings(clinc, traffic_text + eval_text, bc.DEFAULT_MODEL)
