@@ -156,16 +156,17 @@ class CoverageAnalyzer:
         self.failure = failure
         self.embedding_dtype = embedding_dtype
 
-    def new_map(self, n_eval: int) -> TrafficMap:
+    def new_map(self, n_eval: int, random_state: int | None = None) -> TrafficMap:
         """The unfitted map this analyzer fits for an eval set of ``n_eval`` distinct prompts
-        (shared by the in-memory and Dask paths, so both build the same map)."""
+        (shared by the in-memory and Dask paths, so both build the same map); another
+        ``random_state`` gives the same map with another seed (see :mod:`evalcov.stability`)."""
         return TrafficMap(
             reducer=self.reducer,
             clusterer=self.clusterer,
             n_clusters=self.n_clusters_for(n_eval),
             min_cluster_size=self.min_cluster_size,
             max_fit=self.max_fit,
-            random_state=self.random_state,
+            random_state=self.random_state if random_state is None else random_state,
         )
 
     def n_clusters_for(self, n_eval: int) -> int:

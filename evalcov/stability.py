@@ -101,9 +101,7 @@ def map_stability(report: CoverageReport, n_maps: int = 4, level: str = "topic")
     coverage = [report.coverage]
     agreement = []
     for state in states:
-        tmap = a.new_map(report.eval_base_)
-        tmap.random_state = state
-        tmap.fit(U, w)
+        tmap = a.new_map(report.eval_base_, random_state=state).fit(U, w)
         covered, _, _ = covered_from_claims(
             claimed,
             tmap.labels_,
