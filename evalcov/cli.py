@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="refit the map with N other seeds and show, per gap, the share of its untested "
-        "traffic they also call untested (costs N map fits; see report.stability)",
+        "traffic they also call untested (costs N map fits; see report.stability); with "
+        "--export, the batch is drawn from the untested clusters they confirm (>= 50%%)",
     )
     analyze.add_argument(
         "--add-to",
@@ -407,6 +408,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
             format=args.format,
             overwrite=True,
             neutralize_formulas=args.neutralize_formulas,
+            clusters=_confirmed_clusters(args, report),
         )
         _say(args, f"wrote {len(batch)} queries to {args.export}")
     if args.add_to:
@@ -440,6 +442,22 @@ def _run_analyze(args: argparse.Namespace) -> int:
         _write_json(args.json, payload)
         _say(args, f"wrote {args.json}")
     return 0
+
+
+def _confirmed_clusters(args: argparse.Namespace, report: Any) -> list[int] | None:
+    """With --stability, the untested clusters most of whose untested traffic the other maps
+    also call untested (the labeling batch's pool); None (every gap) without it or when the
+    other maps confirm none."""
+    if not args.stability:
+        return None
+    table = report.stability(n_maps=args.stability, level="cluster")
+    untested = table[table["status"] == "uncovered"]
+    sure = untested[untested["confirmed"] >= 0.5]["cluster"].tolist()
+    if not sure:
+        _say(args, "no untested cluster is confirmed by the other maps; batch from every gap")
+        return None
+    _say(args, f"batch from the {len(sure)} of {len(untested)} untested clusters they confirm")
+    return sure
 
 
 def _with_stability(gaps: Any, stability: Any) -> Any:

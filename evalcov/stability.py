@@ -66,19 +66,26 @@ def map_stability(report: CoverageReport, n_maps: int = 4, level: str = "topic")
     Returns
     -------
     DataFrame
-        One row per topic or cluster of the report, in id order: ``topic`` or ``cluster``,
-        ``status`` (the report's), ``traffic_share``, ``untested_here`` (share of the row's
-        traffic this report calls untested), ``untested_elsewhere`` (share of the row's
-        traffic the other maps call untested, averaged over them), ``confirmed`` (share of
-        the row's *untested* traffic that the other maps also call untested; NaN when the
-        row has none). ``attrs`` holds ``coverage_by_map`` (this report's coverage, then each
-        other map's), ``random_states`` (the other maps' seeds) and ``agreement`` (mean
-        traffic-weighted Jaccard between this report's untested traffic and each other
-        map's).
+        One row per topic or cluster of the report, in id order: ``topic``, or ``cluster``
+        and its ``topic``; ``status`` (the report's), ``traffic_share``, ``untested_here``
+        (share of the row's traffic this report calls untested), ``untested_elsewhere``
+        (share of the row's traffic the other maps call untested, averaged over them),
+        ``confirmed`` (share of the row's *untested* traffic that the other maps also call
+        untested; NaN when the row has none). ``attrs`` holds ``coverage_by_map`` (this
+        report's coverage, then each other map's), ``random_states`` (the other maps' seeds)
+        and ``agreement`` (mean traffic-weighted Jaccard between this report's untested
+        traffic and each other map's).
 
     A gap with ``confirmed`` near 1 is untested whichever way the map is cut. A gap with
     ``confirmed`` near 0 is a fragment that other cuts put with tested traffic: compare it
-    with its ``closest_eval`` before writing prompts for it.
+    with its ``closest_eval`` before writing prompts for it. To label only confirmed gaps,
+    pass the confirmed untested clusters to :meth:`~CoverageReport.export_for_labeling`::
+
+        st = report.stability(level="cluster")
+        sure = st[(st["status"] == "uncovered") & (st["confirmed"] >= 0.5)]
+        report.export_for_labeling("batch.csv", clusters=sure["cluster"].tolist())
+
+    The other maps are fitted once per report and ``n_maps``; later calls reuse them.
     """
     if isinstance(n_maps, bool) or not isinstance(n_maps, (int, np.integer)) or n_maps < 1:
         raise ValueError(f"n_maps must be a positive integer, got {n_maps!r}")
@@ -91,37 +98,20 @@ def map_stability(report: CoverageReport, n_maps: int = 4, level: str = "topic")
             "map_stability needs every distinct text's embedding, which this report does not "
             f"hold ({type(report).__name__}); run it on an in-memory analyze() report"
         )
-    a = report.analyzer_
+    # The other maps are fitted once per report and n_maps: a topic table and a cluster table
+    # of the same report (as `evalcov analyze --stability` asks for) share them.
+    runs = report.__dict__.setdefault("_stability_runs", {})
+    if int(n_maps) not in runs:
+        runs[int(n_maps)] = _other_maps(report, int(n_maps))
+    elsewhere, coverage, agreement, states = runs[int(n_maps)]
     w = u["weight"].to_numpy(dtype=np.float64)
-    claimed = u["claimed"].to_numpy(dtype=bool)
     here = ~u["covered"].to_numpy(dtype=bool)
-    E = report.eval_embeddings_
-    states = _other_states(a.random_state, int(n_maps))
-    elsewhere = np.zeros(len(u))
-    coverage = [report.coverage]
-    agreement = []
-    for state in states:
-        tmap = a.new_map(report.eval_base_, random_state=state).fit(U, w)
-        covered, _, _ = covered_from_claims(
-            claimed,
-            tmap.labels_,
-            w,
-            tmap.assign_labels(E),
-            a.covered_share,
-            a.thin_share,
-            n_base=report.eval_base_,
-        )
-        there = ~covered
-        elsewhere += there
-        coverage.append(float((w * covered).sum() / w.sum()) if w.sum() > 0 else 0.0)
-        union = (w * (here | there)).sum()
-        agreement.append(float((w * (here & there)).sum() / union) if union > 0 else 1.0)
-    elsewhere /= len(states)
-
     cluster = u["cluster"].to_numpy(dtype=np.int64)
     c = report.clusters.set_index("cluster").sort_index()
+    columns: dict[str, np.ndarray] = {}
     if level == "cluster":
         ids, codes, status = c.index.to_numpy(), cluster, c["status"].to_numpy()
+        columns["topic"] = c["topic"].to_numpy()
     else:
         t = report.topics.set_index("topic").sort_index()
         ids = t.index.to_numpy()
@@ -132,6 +122,7 @@ def map_stability(report: CoverageReport, n_maps: int = 4, level: str = "topic")
     out = pd.DataFrame(
         {
             level: ids,
+            **columns,
             "status": status,
             "traffic_share": total / w.sum() if w.sum() > 0 else np.zeros(n),
             "untested_here": _share(codes, w, here, n),
@@ -139,7 +130,42 @@ def map_stability(report: CoverageReport, n_maps: int = 4, level: str = "topic")
             "confirmed": _share(codes, w * here, elsewhere, n),
         }
     )
-    out.attrs["coverage_by_map"] = coverage
-    out.attrs["random_states"] = states
-    out.attrs["agreement"] = float(np.mean(agreement))
+    out.attrs["coverage_by_map"] = list(coverage)
+    out.attrs["random_states"] = list(states)
+    out.attrs["agreement"] = agreement
     return out
+
+
+def _other_maps(
+    report: CoverageReport, n_maps: int
+) -> tuple[np.ndarray, list[float], float, list[int]]:
+    """Per distinct text, the share of ``n_maps`` other maps that call it untested; the
+    coverage of the report and of each other map; the mean Jaccard of their untested traffic
+    with the report's; the other maps' seeds."""
+    u = report.unique_
+    U = report.traffic_embeddings_
+    a = report.analyzer_
+    w = u["weight"].to_numpy(dtype=np.float64)
+    claimed = u["claimed"].to_numpy(dtype=bool)
+    here = ~u["covered"].to_numpy(dtype=bool)
+    states = _other_states(a.random_state, n_maps)
+    elsewhere = np.zeros(len(u))
+    coverage = [report.coverage]
+    agreement = []
+    for state in states:
+        tmap = a.new_map(report.eval_base_, random_state=state).fit(U, w)
+        covered, _, _ = covered_from_claims(
+            claimed,
+            tmap.labels_,
+            w,
+            tmap.assign_labels(report.eval_embeddings_),
+            a.covered_share,
+            a.thin_share,
+            n_base=report.eval_base_,
+        )
+        there = ~covered
+        elsewhere += there
+        coverage.append(float((w * covered).sum() / w.sum()) if w.sum() > 0 else 0.0)
+        union = (w * (here | there)).sum()
+        agreement.append(float((w * (here & there)).sum() / union) if union > 0 else 1.0)
+    return elsewhere / len(states), coverage, float(np.mean(agreement)), states

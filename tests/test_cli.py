@@ -65,8 +65,8 @@ def test_reach_floor_none_keeps_each_prompts_own_radius(cli_traffic, tmp_path, c
 def test_stability_adds_the_other_maps_verdict_to_each_gap(cli_traffic, tmp_path, capsys):
     out = tmp_path / "summary.json"
     argv = ["analyze", cli_traffic, "--evals", EVALS, "--json", out, "--quiet"]
-    page = tmp_path / "report.html"
-    result = cli_main(capsys, *argv, "--stability", "2", "--html", page)
+    page, batch = tmp_path / "report.html", tmp_path / "batch.csv"
+    result = cli_main(capsys, *argv, "--stability", "2", "--html", page, "--export", batch)
     assert result.returncode == 0, result.stderr
     assert ">confirmed</th>" in page.read_text()
     payload = json.loads(out.read_text())
@@ -80,6 +80,17 @@ def test_stability_adds_the_other_maps_verdict_to_each_gap(cli_traffic, tmp_path
     assert gaps["untested_elsewhere"].between(0, 1).all()
     assert "confirmed by other maps" in result.stdout
     assert f"coverage {min(stability['coverage_by_map']):.1%}-" in result.stdout
+    # The labeling batch comes from the untested clusters the other maps confirm, of the
+    # same report (same flags, same seed), and from every such cluster it can.
+    import evalcov
+
+    report = evalcov.analyze(cli_traffic, EVALS, show_progress=False)
+    table = report.stability(n_maps=2, level="cluster")
+    assert table.attrs["coverage_by_map"] == stability["coverage_by_map"]
+    sure = table[(table["status"] == "uncovered") & (table["confirmed"] >= 0.5)]
+    assert 0 < len(sure) < (table["status"] == "uncovered").sum()
+    drawn = set(pd.read_csv(batch)["cluster"])
+    assert drawn and drawn <= set(sure["cluster"])
     result = cli_main(capsys, *argv, "--stability", "0")
     assert result.returncode == 2 and "--stability must be a positive integer" in result.stderr
 

@@ -316,6 +316,9 @@ def test_stability_refits_the_map_and_confirms_the_real_gaps(zipf):
     pd.testing.assert_frame_equal(report.stability(n_maps=3, level="cluster"), table)
     topics = report.stability(n_maps=3)
     assert topics["topic"].tolist() == sorted(report.topics["topic"])
+    assert table["topic"].tolist() == c["topic"].tolist()
+    # Both levels read the same other maps.
+    assert topics.attrs == table.attrs
     by_topic = (
         table.assign(topic=c["topic"].to_numpy(), part=share * table["untested_elsewhere"])
         .groupby("topic")["part"]
