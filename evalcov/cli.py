@@ -90,8 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="refit the map with N other seeds and show, per gap, the share of its untested "
-        "traffic they also call untested (costs N map fits; see report.stability); with "
-        "--export, the batch is drawn from the untested clusters they confirm (>= 50%%)",
+        "traffic they also call untested (costs N map fits; see report.stability)",
+    )
+    analyze.add_argument(
+        "--confirmed-only",
+        action="store_true",
+        help="with --stability and --export: draw the batch only from the untested clusters "
+        "the other maps confirm (>= 50%% of their untested traffic)",
     )
     analyze.add_argument(
         "--add-to",
@@ -351,6 +356,8 @@ def _run_analyze(args: argparse.Namespace) -> int:
         raise ValueError("--add-format applies to --add-to; give --add-to PATH too")
     if args.stability is not None and args.stability < 1:
         raise ValueError(f"--stability must be a positive integer, got {args.stability}")
+    if args.confirmed_only and not (args.stability and args.export):
+        raise ValueError("--confirmed-only needs --stability N and --export PATH")
     _check_outputs(args.html, args.json, args.export)
     if args.add_to:
         from evalcov.writers import check_target
@@ -445,10 +452,10 @@ def _run_analyze(args: argparse.Namespace) -> int:
 
 
 def _confirmed_clusters(args: argparse.Namespace, report: Any) -> list[int] | None:
-    """With --stability, the untested clusters most of whose untested traffic the other maps
-    also call untested (the labeling batch's pool); None (every gap) without it or when the
-    other maps confirm none."""
-    if not args.stability:
+    """With --confirmed-only, the untested clusters most of whose untested traffic the other
+    maps also call untested (the labeling batch's pool); None (every gap) without it or when
+    the other maps confirm none."""
+    if not args.confirmed_only:
         return None
     table = report.stability(n_maps=args.stability, level="cluster")
     untested = table[table["status"] == "uncovered"]

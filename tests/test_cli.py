@@ -66,7 +66,9 @@ def test_stability_adds_the_other_maps_verdict_to_each_gap(cli_traffic, tmp_path
     out = tmp_path / "summary.json"
     argv = ["analyze", cli_traffic, "--evals", EVALS, "--json", out, "--quiet"]
     page, batch = tmp_path / "report.html", tmp_path / "batch.csv"
-    result = cli_main(capsys, *argv, "--stability", "2", "--html", page, "--export", batch)
+    result = cli_main(
+        capsys, *argv, "--stability", "2", "--html", page, "--export", batch, "--confirmed-only"
+    )
     assert result.returncode == 0, result.stderr
     assert ">confirmed</th>" in page.read_text()
     payload = json.loads(out.read_text())
@@ -93,6 +95,8 @@ def test_stability_adds_the_other_maps_verdict_to_each_gap(cli_traffic, tmp_path
     assert drawn and drawn <= set(sure["cluster"])
     result = cli_main(capsys, *argv, "--stability", "0")
     assert result.returncode == 2 and "--stability must be a positive integer" in result.stderr
+    result = cli_main(capsys, *argv, "--confirmed-only")
+    assert result.returncode == 2 and "--confirmed-only needs --stability N" in result.stderr
 
 
 @pytest.mark.parametrize(
