@@ -46,6 +46,7 @@ from _clinc import (  # noqa: E402
 from evalcov import Precomputed, analyze, normalize_text  # noqa: E402
 from evalcov.export import query_id  # noqa: E402
 from evalcov.selection import near_duplicate_share  # noqa: E402
+from evalcov.stability import confirmed_clusters  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "labeling.md"
 BATCH = 50
@@ -121,10 +122,8 @@ def run_seed(clinc, texts, vectors, seed: int) -> tuple[list[dict], list[dict], 
     # The gaps the report's stability() confirms (most of their untested traffic untested on
     # 4 maps with other seeds too), each untested cluster its own gap in the split.
     start = time.perf_counter()
-    stability = report.stability(n_maps=4, level="cluster")
-    confirmed = stability[(stability["status"] == "uncovered") & (stability["confirmed"] >= 0.5)]
     batch = report.export_for_labeling(
-        n=BATCH, strategy="diverse", clusters=confirmed["cluster"].tolist()
+        n=BATCH, strategy="diverse", clusters=confirmed_clusters(report, n_maps=4)
     )
     seconds = time.perf_counter() - start
     raw = [text_of_id[i] for i in batch["id"]]

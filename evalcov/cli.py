@@ -457,13 +457,14 @@ def _confirmed_clusters(args: argparse.Namespace, report: Any) -> list[int] | No
     the other maps confirm none."""
     if not args.confirmed_only:
         return None
-    table = report.stability(n_maps=args.stability, level="cluster")
-    untested = table[table["status"] == "uncovered"]
-    sure = untested[untested["confirmed"] >= 0.5]["cluster"].tolist()
+    from evalcov.stability import confirmed_clusters
+
+    sure = confirmed_clusters(report, n_maps=args.stability)
+    n_untested = int((report.clusters["status"] == "uncovered").sum())
     if not sure:
         _say(args, "no untested cluster is confirmed by the other maps; batch from every gap")
         return None
-    _say(args, f"batch from the {len(sure)} of {len(untested)} untested clusters they confirm")
+    _say(args, f"batch from the {len(sure)} of {n_untested} untested clusters they confirm")
     return sure
 
 

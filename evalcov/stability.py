@@ -28,7 +28,11 @@ from evalcov.coverage import covered_from_claims
 if TYPE_CHECKING:
     from evalcov.report import CoverageReport
 
-__all__ = ["map_stability"]
+__all__ = ["CONFIRMED", "confirmed_clusters", "map_stability"]
+
+# Share of a gap's untested traffic the other maps must also call untested for it to count
+# as confirmed: most of it.
+CONFIRMED = 0.5
 
 
 def _other_states(random_state: int, n_maps: int) -> list[int]:
@@ -79,11 +83,7 @@ def map_stability(report: CoverageReport, n_maps: int = 4, level: str = "topic")
     A gap with ``confirmed`` near 1 is untested whichever way the map is cut. A gap with
     ``confirmed`` near 0 is a fragment that other cuts put with tested traffic: compare it
     with its ``closest_eval`` before writing prompts for it. To label only confirmed gaps,
-    pass the confirmed untested clusters to :meth:`~CoverageReport.export_for_labeling`::
-
-        st = report.stability(level="cluster")
-        sure = st[(st["status"] == "uncovered") & (st["confirmed"] >= 0.5)]
-        report.export_for_labeling("batch.csv", clusters=sure["cluster"].tolist())
+    pass :func:`confirmed_clusters` to :meth:`~CoverageReport.export_for_labeling`.
 
     The other maps are fitted once per report and ``n_maps``; later calls reuse them.
     """
@@ -92,12 +92,6 @@ def map_stability(report: CoverageReport, n_maps: int = 4, level: str = "topic")
     if level not in ("topic", "cluster"):
         raise ValueError(f"level must be 'topic' or 'cluster', got {level!r}")
     u = report.unique_
-    U = report.traffic_embeddings_
-    if U is None or len(U) != len(u):
-        raise ValueError(
-            "map_stability needs every distinct text's embedding, which this report does not "
-            f"hold ({type(report).__name__}); run it on an in-memory analyze() report"
-        )
     # The other maps are fitted once per report and n_maps: a topic table and a cluster table
     # of the same report (as `evalcov analyze --stability` asks for) share them.
     runs = report.__dict__.setdefault("_stability_runs", {})
@@ -134,6 +128,20 @@ def map_stability(report: CoverageReport, n_maps: int = 4, level: str = "topic")
     out.attrs["random_states"] = list(states)
     out.attrs["agreement"] = agreement
     return out
+
+
+def confirmed_clusters(report: CoverageReport, n_maps: int = 4) -> list[int]:
+    """The untested clusters most of whose untested traffic (at least :data:`CONFIRMED`) the
+    ``n_maps`` other maps of :func:`map_stability` also call untested, in id order (cluster
+    0 is the heaviest).
+
+    What a labeling batch of confirmed gaps only is drawn from::
+
+        report.export_for_labeling("batch.csv", clusters=confirmed_clusters(report))
+    """
+    table = map_stability(report, n_maps=n_maps, level="cluster")
+    sure = table[(table["status"] == "uncovered") & (table["confirmed"] >= CONFIRMED)]
+    return sure["cluster"].tolist()
 
 
 def _other_maps(

@@ -14,6 +14,7 @@ import pytest
 from test_analyze import _by_intent
 
 import evalcov
+from evalcov.stability import confirmed_clusters
 from evalcov.topics import cluster_connectivity, merge_clusters
 
 HEAVY = "translate"
@@ -301,6 +302,9 @@ def test_stability_refits_the_map_and_confirms_the_real_gaps(zipf):
     assert 0 < table.attrs["agreement"] <= 1
     # Tested clusters have no untested traffic to confirm.
     assert table.loc[here == 0, "confirmed"].isna().all()
+    untested = table[table["status"] == "uncovered"]
+    sure = untested.loc[untested["confirmed"] >= 0.5, "cluster"].tolist()
+    assert confirmed_clusters(report, n_maps=3) == sure and 0 < len(sure) <= len(untested)
     # Behaviour: the two requests with no prompt stay untested on every other map, while the
     # heavy tested request stays tested.
     intent = traffic["intent"].to_numpy()
