@@ -52,6 +52,7 @@ from _clinc import (  # noqa: E402
     cached_embeddings,
     coverage_scenario,
     load_clinc,
+    write_page,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results" / "risk.md"
@@ -234,9 +235,7 @@ def main(argv: list[str] | None = None) -> None:
         _markdown(notes.rename(columns=lambda c: c.strip("_"))),
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    RESULTS.write_text(text, encoding="utf-8")
+    write_page(RESULTS, lines)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
 import bench_coverage as bc  # noqa: E402
-from _clinc import OOS, clinc_embeddings, markdown_table  # noqa: E402
+from _clinc import OOS, clinc_embeddings, markdown_table, write_page  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stability.md"
 
@@ -135,9 +135,7 @@ def write_results(rows: list[dict], seeds: list[int], maps: int) -> None:
         markdown_table(frame.round(3)),
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    RESULTS.write_text(text, encoding="utf-8")
+    write_page(RESULTS, lines)
 
 
 if __name__ == "__main__":
