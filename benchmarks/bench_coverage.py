@@ -493,7 +493,7 @@ def false_gaps_named(scenario: CoverageScenario, report) -> float:
     return float(named[false_gap].mean())
 
 
-def rule_study(scenario: CoverageScenario, report) -> list[dict[str, float]]:
+def rule_study(scenario: CoverageScenario, report) -> tuple[list[dict[str, float]], dict]:
     """How far any per-cluster rule could take the verdict on evalcov's map, and what the
     rules measured against the shipped one give (``--production --rules``).
 
@@ -515,6 +515,9 @@ def rule_study(scenario: CoverageScenario, report) -> list[dict[str, float]]:
       (``near_duplicate_claims(..., per_cluster=True)``);
     - *AUC* rows: how well each per-cluster quantity separates the untested clusters that are
       mostly covered traffic (fragments of tested intents) from true gaps, weighted by rows.
+
+    Also returns what :func:`trained_rules` needs to add the truth-trained ceiling once every
+    run is done: the clusters' features (:func:`cluster_features`) and truth.
     """
     truth = scenario.traffic["uncovered"].to_numpy()
     clusters = report.queries["cluster"].to_numpy()
@@ -555,15 +558,112 @@ def rule_study(scenario: CoverageScenario, report) -> list[dict[str, float]]:
         out.append({"rule": name, **metrics})
     untested = ~tested
     fragment = gap_share[untested] < 0.5
+    features = cluster_features(report, U, labels, tested, rows, to_prompt, to_tested)
     if fragment.any() and not fragment.all():
-        features = {
-            "claimed share": table["claimed_share"].to_numpy(),
-            "centre to nearest prompt": to_prompt,
-            "centre to nearest tested centre": to_tested,
-        }
-        for name, values in features.items():
+        for name in (
+            "claimed share",
+            "centre to nearest prompt",
+            "centre to nearest tested centre",
+        ):
+            values = features[name].to_numpy()
             auc = roc_auc_score(fragment, values[untested], sample_weight=rows[untested])
             out.append({"rule": f"AUC, {name}", "F1": auc})
+    run = {
+        "scenario": scenario,
+        "clusters": clusters,
+        "tested": tested,
+        "features": features,
+        "fragment": gap_share < 0.5,
+        "rows": rows,
+    }
+    return out, run
+
+
+def cluster_features(
+    report,
+    U: np.ndarray,
+    labels: np.ndarray,
+    tested: np.ndarray,
+    rows: np.ndarray,
+    to_prompt: np.ndarray,
+    to_tested: np.ndarray,
+) -> pd.DataFrame:
+    """Per-cluster quantities a rule without the truth could read, one row per cluster.
+
+    Claimed share, prompts in the cluster, its centre's cosine to the nearest prompt and to
+    the nearest tested cluster's centre, the median distinct text's cosine to its nearest
+    prompt, the share of its kNN edges that reach tested clusters (PAGA connectivity, on at
+    most 10,000 texts), and its size in distinct texts and in rows (logs).
+    """
+    from evalcov.topics import cluster_connectivity
+
+    n = len(tested)
+    sample = np.arange(len(U))
+    if len(U) > 10_000:
+        sample = np.sort(np.random.default_rng(0).choice(len(U), 10_000, replace=False))
+    conn = cluster_connectivity(U[sample], labels[sample], n)
+    similarity = report.unique_["similarity"].to_numpy(dtype=float)
+    median_similarity = pd.Series(similarity).groupby(labels).median()
+    return pd.DataFrame(
+        {
+            "claimed share": report.clusters["claimed_share"].to_numpy(dtype=float),
+            "prompts": report.clusters["n_eval"].to_numpy(dtype=float),
+            "centre to nearest prompt": to_prompt,
+            "centre to nearest tested centre": to_tested,
+            "median text to nearest prompt": median_similarity.reindex(range(n)).to_numpy(),
+            "connectivity to tested clusters": conn[:, tested].sum(axis=1),
+            "log distinct texts": np.log1p(np.bincount(labels, minlength=n)),
+            "log rows": np.log1p(rows),
+        }
+    ).fillna(0.0)
+
+
+def trained_rules(runs: list[dict]) -> list[dict[str, float]]:
+    """The ceiling of a per-cluster rule on :func:`cluster_features`: classifiers trained on
+    the truth.
+
+    For each run, a logistic regression and a gradient-boosted classifier learn, from the
+    untested clusters of every run with another seed (all scenarios), which untested clusters
+    are fragments of tested intents (most of their rows covered), weighted by rows; the run's
+    own untested clusters predicted at or above 0.5 become tested. A rule without the truth
+    that reads these quantities can hardly do better than a teacher that has it.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    models = {
+        "truth-trained logistic regression (other seeds)": lambda: make_pipeline(
+            StandardScaler(), LogisticRegression(max_iter=1000)
+        ),
+        "truth-trained gradient boosting (other seeds)": lambda: HistGradientBoostingClassifier(
+            max_iter=200, random_state=0
+        ),
+    }
+    out = []
+    for run in runs:
+        others = [r for r in runs if r["scenario"].seed != run["scenario"].seed]
+        if not others:
+            continue
+        X = np.vstack([r["features"].to_numpy()[~r["tested"]] for r in others])
+        y = np.concatenate([r["fragment"][~r["tested"]] for r in others])
+        w = np.concatenate([r["rows"][~r["tested"]] for r in others])
+        if y.all() or not y.any():
+            continue
+        own = ~run["tested"]
+        for name, make in models.items():
+            model = make()
+            step = model.steps[-1][0] + "__" if hasattr(model, "steps") else ""
+            model.fit(X, y, **{f"{step}sample_weight": w})
+            judged = run["tested"].copy()
+            if own.any():
+                p = model.predict_proba(run["features"].to_numpy()[own])[:, 1]
+                judged[own] = p >= 0.5
+            flagged = ~judged[run["clusters"]]
+            metrics = clinc_metrics(run["scenario"], _verdict_from_flags(flagged))
+            metrics.pop("ARI", None)
+            metrics["10 heaviest covered intents flagged"] = heavy_flagged(run["scenario"], flagged)
+            out.append({"scenario": run["name"], "seed": run["seed"], "rule": name, **metrics})
     return out
 
 
@@ -644,6 +744,9 @@ def near_duplicate_claims(
 
 def _rules_section(studies: list[dict]) -> str:
     frame = pd.DataFrame(studies)
+    # The truth-trained rows come last from the run; list each scenario's rows together.
+    order = {name: i for i, name in enumerate(frame["scenario"].unique())}
+    frame = frame.sort_values("scenario", kind="stable", key=lambda s: s.map(order))
     columns = [c for c in frame.columns if c not in ("scenario", "rule", "seed")]
     table = frame.groupby(["scenario", "rule"], sort=False)[columns].median().round(3)
     return (
@@ -651,7 +754,10 @@ def _rules_section(studies: list[dict]) -> str:
         "Each rule keeps evalcov's clusters and decides which are tested "
         "(see `rule_study` in bench_coverage.py). AUC rows give the AUC in the F1 column: "
         "how well a per-cluster quantity separates untested clusters of covered intents "
-        "(prompt-less fragments) from true gaps, weighted by rows.\n\n"
+        "(prompt-less fragments) from true gaps, weighted by rows. The truth-trained rows "
+        "are the ceiling of a rule that reads the clusters' numbers (`cluster_features`): "
+        "classifiers that learn from the truth of every other seed's runs which untested "
+        "clusters are fragments of tested intents (`trained_rules`).\n\n"
         f"{_markdown(table.reset_index().fillna('–'))}\n"
     )
 
@@ -683,7 +789,7 @@ def bench_production(seeds: list[int], rules: bool = False) -> str:
     clinc = load_clinc()
     if clinc is None:
         return f"Production-shaped scenarios skipped: {CLINC_PATH} is absent.\n"
-    rows, studies = [], []
+    rows, studies, runs = [], [], []
     for name, seed_label, scenario in production_scenarios(clinc, seeds):
         seed = scenario.seed
         traffic_text = scenario.traffic["text"].tolist()
@@ -711,10 +817,9 @@ def bench_production(seeds: list[int], rules: bool = False) -> str:
                     scenario, verdict.report
                 )
                 if rules and method == "evalcov":
-                    studies += [
-                        {"scenario": name, "seed": seed_label, **found}
-                        for found in rule_study(scenario, verdict.report)
-                    ]
+                    found, run = rule_study(scenario, verdict.report)
+                    studies += [{"scenario": name, "seed": seed_label, **f} for f in found]
+                    runs.append({**run, "name": name, "seed": seed_label})
             metrics["time (s)"] = seconds
             rows.append({"scenario": name, "method": method, "seed": seed_label, **metrics})
             print(
@@ -722,6 +827,8 @@ def bench_production(seeds: list[int], rules: bool = False) -> str:
                 + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()),
                 flush=True,
             )
+    if runs:
+        studies += trained_rules(runs)
     frame = pd.DataFrame(rows)
     columns = [c for c in frame.columns if c not in ("scenario", "method", "seed")]
     table = (

@@ -21,7 +21,9 @@ Metrics per seed:
 - **covered failing found**: share of the covered failing intents that are the majority
   intent of at least one cluster in ``failing_covered()``; **failing_covered precision**: share
   of its clusters whose majority intent is a covered failing intent; **covered failing in top
-  k**: clusters of covered failing intents among the top k risk gaps (should be 0).
+  k**: clusters of covered failing intents among the top k risk gaps (should be 0);
+  ``_topics``: topic rows whose untested traffic is mostly a covered failing intent among the
+  top ``k_topics`` (the issue's k: the failing held-out intents' number of topics).
 - **interval coverage**: share of clusters whose planted failure rate (the mean planted
   probability of the cluster's queries, the rate the cluster's traffic truly has) lies in
   ``[failure_rate_low, failure_rate_high]``; reported over all clusters and over the clusters
@@ -154,6 +156,8 @@ def run_seed(clinc: pd.DataFrame, texts: list[str], vectors: np.ndarray, seed: i
         else float("nan")
     )
     in_top = int(intent_of.loc[risk_gaps["cluster"].head(k)].isin(covered_failing).sum())
+    top_topics = risk_gaps["topic"].head(k_topics)
+    in_top_topics = int(intent_of_topic.loc[top_topics].isin(covered_failing).sum())
     o = outcomes.set_index("cluster")
     truth = planted_rate.loc[o.index]
     inside = (o["failure_rate_low"] <= truth) & (truth <= o["failure_rate_high"])
@@ -175,6 +179,7 @@ def run_seed(clinc: pd.DataFrame, texts: list[str], vectors: np.ndarray, seed: i
         "covered_failing_found": len(found) / len(covered_failing),
         "failing_covered_precision": fc_precision,
         "covered_failing_in_top_k": in_top,
+        "covered_failing_in_top_k_topics": in_top_topics,
         "interval_coverage": float(inside.mean()),
         "interval_coverage_failing": float(inside[failing_clusters.to_numpy()].mean()),
         "n_clusters": int(len(o)),
