@@ -637,7 +637,9 @@ def trained_rules(runs: list[dict]) -> list[dict[str, float]]:
         "logistic regression": lambda: make_pipeline(
             StandardScaler(), LogisticRegression(max_iter=1000)
         ),
-        "gradient boosting": lambda: HistGradientBoostingClassifier(max_iter=200, random_state=0),
+        "gradient boosting": lambda: make_pipeline(
+            HistGradientBoostingClassifier(max_iter=200, random_state=0)
+        ),
     }
     pools = {
         "other seeds": lambda run, r: True,
@@ -659,8 +661,7 @@ def trained_rules(runs: list[dict]) -> list[dict[str, float]]:
                 continue
             for name, make in models.items():
                 model = make()
-                step = model.steps[-1][0] + "__" if hasattr(model, "steps") else ""
-                model.fit(X, y, **{f"{step}sample_weight": w})
+                model.fit(X, y, **{f"{model.steps[-1][0]}__sample_weight": w})
                 judged = run["tested"].copy()
                 if own.any():
                     p = model.predict_proba(run["features"].to_numpy()[own])[:, 1]
